@@ -1,0 +1,138 @@
+"""The exporter (tools/export.py): the package is what the chapters say it is."""
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FRONT = textwrap.dedent("""\
+    ---
+    jupytext:
+      text_representation:
+        extension: .md
+        format_name: myst
+        format_version: 0.13
+    kernelspec:
+      display_name: Python 3
+      language: python
+      name: python3
+    ---
+    """)
+BOOT = ("#| bootstrap: installs vqlit where it is missing (Colab); tools/export.py writes it\n"
+        "import importlib.util, subprocess, sys\n"
+        "if importlib.util.find_spec(\"vqlit\") is None:\n"
+        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
+        "                    \"vqlit[notebook] @ git+{url}@main\"], check=True)")
+
+
+def cell(source, tags=None):
+    head = "```{code-cell} ipython3\n" + (f":tags: {tags}\n\n" if tags else "")
+    return head + source.strip("\n") + "\n```\n\n"
+
+
+def chapter(*cells, url="https://example.org/vq/book"):
+    return FRONT + "\n# A chapter\n\n" + cell(BOOT.format(url=url), "[remove-cell]") + "".join(cells)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A minimal copy of the project layout with one chapter."""
+    (tmp_path / "tools").mkdir()
+    shutil.copy(ROOT / "tools" / "export.py", tmp_path / "tools" / "export.py")
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/vq/book\n  branch: main\n")
+    (tmp_path / "book" / "chapters").mkdir(parents=True)
+    (tmp_path / "vqlit").mkdir()
+    (tmp_path / "book" / "chapters" / "01_a.md").write_text(chapter(
+        cell("#| default_exp alpha"),
+        cell("#| default_exp beta"),
+        cell("#| export alpha\ndef one():\n    return 1\n\nLIMIT = 3\n_private = 0"),
+        cell("print('not exported')"),
+        cell("#| export\nclass Two:\n    pass"),
+    ))
+    return tmp_path
+
+
+def export(repo, *args):
+    return subprocess.run([sys.executable, "tools/export.py", *args], cwd=repo, capture_output=True, text=True)
+
+
+def test_repository_is_up_to_date():
+    result = export(ROOT, "--check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_writes_modules_with_origin_markers(repo):
+    assert export(repo).returncode == 0
+    alpha = (repo / "vqlit" / "alpha.py").read_text()
+    assert alpha.startswith("# This file is generated from book/chapters/01_a.md by tools/export.py. Do not edit")
+    assert "# %% book/chapters/01_a.md:" in alpha and "def one():" in alpha and "print(" not in alpha
+    assert "__all__ = ['one', 'LIMIT']" in alpha
+    beta = (repo / "vqlit" / "beta.py").read_text()
+    assert "class Two" in beta and "def one" not in beta
+    line = int(alpha.split("# %% book/chapters/01_a.md:")[1].split("\n")[0])
+    source_lines = (repo / "book" / "chapters" / "01_a.md").read_text().splitlines()
+    assert source_lines[line - 1] == "def one():"                   # the marker points at the chapter line
+    init = (repo / "vqlit" / "__init__.py").read_text()
+    assert "'one': 'alpha'" in init and "'Two': 'beta'" in init
+    assert (repo / "book" / "chapters" / "01_a.ipynb").exists()
+    assert export(repo, "--check").returncode == 0
+
+
+def test_output_is_deterministic(repo):
+    export(repo)
+    first = {p: p.read_bytes() for p in sorted(repo.rglob("*")) if p.is_file()}
+    export(repo)
+    assert first == {p: p.read_bytes() for p in sorted(repo.rglob("*")) if p.is_file()}
+
+
+def test_check_names_a_stale_module(repo):
+    export(repo)
+    path = repo / "vqlit" / "alpha.py"
+    path.write_text(path.read_text() + "# hand edit\n")
+    result = export(repo, "--check")
+    assert result.returncode == 1 and "vqlit/alpha.py is stale" in result.stderr
+
+
+def test_check_flags_files_no_chapter_exports(repo):
+    export(repo)
+    (repo / "vqlit" / "handwritten.py").write_text("x = 1\n")
+    result = export(repo, "--check")
+    assert result.returncode == 1 and "vqlit/handwritten.py is not exported by any chapter" in result.stderr
+
+
+def test_a_module_comes_from_one_chapter(repo):
+    (repo / "book" / "chapters" / "02_b.md").write_text(chapter(cell("#| default_exp alpha"),
+                                                                 cell("#| export\nx = 1")))
+    result = export(repo)
+    assert result.returncode == 2 and "already exported by book/chapters/01_a.md" in result.stderr
+
+
+@pytest.mark.parametrize("cells, message", [
+    ([cell("#| export\nx = 1")], "has no module"),
+    ([cell("#| default_exp gamma"), cell("#| export delta\nx = 1")], "has no module"),
+    ([cell("#| default_exp Bad-Name")], "is not a module name"),
+    ([cell("#| default_exp gamma"), cell("#| exprot\nx = 1")], "unknown directive"),
+])
+def test_directive_errors(repo, cells, message):
+    (repo / "book" / "chapters" / "02_b.md").write_text(chapter(*cells))
+    result = export(repo)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_bootstrap_follows_config(repo):
+    export(repo)
+    (repo / "_config.yml").write_text("repository:\n  url: https://example.org/other/place\n  branch: main\n")
+    result = export(repo, "--check")
+    assert result.returncode == 1 and "bootstrap cell differs from _config.yml" in result.stderr
+    export(repo)
+    assert "git+https://example.org/other/place@main" in (repo / "book" / "chapters" / "01_a.md").read_text()
+    assert "git+https://example.org/other/place@main" in (repo / "book" / "chapters" / "01_a.ipynb").read_text()
+
+
+def test_chapter_without_bootstrap_is_an_error(repo):
+    (repo / "book" / "chapters" / "02_b.md").write_text(FRONT + "\n# B\n\n" + cell("x = 1"))
+    result = export(repo)
+    assert result.returncode == 2 and "bootstrap" in result.stderr

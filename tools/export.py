@@ -1,0 +1,316 @@
+"""Export the book's chapters into the ``vqlit`` package and its Colab notebooks.
+
+The chapters in ``book/chapters/*.md`` (jupytext MyST notebooks) are the source. Two directives,
+written as the first lines of a code cell, mark what goes into the package (nbdev's syntax):
+
+    #| default_exp vq       every later ``#| export`` cell of this chapter goes to vqlit/vq.py
+    #| export               this cell is part of the current module
+    #| export metrics       this cell goes to vqlit/metrics.py (declared in the same chapter)
+
+A chapter may feed several modules (one ``default_exp`` each); a module comes from exactly one
+chapter. Besides the modules, the exporter writes:
+
+* ``vqlit/__init__.py``: the version and lazy access to every public name (``vqlit.VectorQuantizer``);
+* ``book/chapters/<chapter>.ipynb``: the chapter as a notebook for Colab, which cannot open MyST
+  Markdown. The book's launch button links to it; ``_config.yml`` keeps it out of the build.
+
+The repository address lives in one place, ``_config.yml`` (``repository.url`` and ``.branch``). The
+launch buttons read it there, and this tool writes it into every chapter's bootstrap cell (the
+hidden cell marked ``#| bootstrap`` that installs vqlit on Colab).
+
+    python tools/export.py            write everything
+    python tools/export.py --check    exit 1, naming each stale file, if anything would change
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jupytext
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = Path("book/chapters")
+PACKAGE = Path("vqlit")
+DIRECTIVE = re.compile(r"^#\|\s*([A-Za-z_]+):?\s*(.*?)\s*$")  # "#| key value" or "#| key: text"
+MODULE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+HEADER = (
+    "# This file is generated from {source} by tools/export.py. Do not edit it:\n"
+    "# edit the chapter, then run `python tools/export.py`.\n"
+)
+CELL_MARK = "# %% {source}:{line}\n"
+
+BOOTSTRAP = '''\
+#| bootstrap: installs vqlit where it is missing (Colab); tools/export.py writes it
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("vqlit") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    "vqlit[notebook] @ git+{url}@{branch}"], check=True)'''
+
+INIT_DOC = '''"""vqlit: vector quantizers derived step by step in the vqlit book.
+
+Every module is generated from a chapter of the book; ``import vqlit`` is cheap and each public name
+is imported on first use, e.g. ``vqlit.VectorQuantizer`` from ``vqlit.vq``.
+"""
+'''
+
+
+class ExportError(Exception):
+    """A chapter breaks an export rule; the message says which chapter and line."""
+
+
+@dataclass
+class Module:
+    name: str
+    chapter: Path
+    cells: list[tuple[int, str]] = field(default_factory=list)  # (line in the chapter, source)
+
+
+def directives(source: str) -> tuple[list[tuple[str, str]], str]:
+    """Split a cell into its leading ``#|`` directives and the code after them."""
+    lines = source.splitlines()
+    found = []
+    while lines and (m := DIRECTIVE.match(lines[0])):
+        found.append((m.group(1), m.group(2)))
+        lines.pop(0)
+    return found, "\n".join(lines).strip("\n")
+
+
+def cell_lines(text: str, cells: list) -> list[int]:
+    """1-based line in the chapter file where each cell's source starts (0 when not found)."""
+    lines, pos = [], 0
+    for cell in cells:
+        where = text.find(cell.source, pos) if cell.source else -1
+        if where < 0:
+            lines.append(0)
+            continue
+        lines.append(text.count("\n", 0, where) + 1)
+        pos = where + len(cell.source)
+    return lines
+
+
+def read_chapter(path: Path) -> tuple[str, nbformat.NotebookNode]:
+    text = (ROOT / path).read_text(encoding="utf-8")
+    return text, jupytext.reads(text, fmt="md:myst")
+
+
+def collect_modules(chapters: list[Path]) -> dict[str, Module]:
+    """Walk the chapters in order and gather each module's exported cells.
+
+    ``#| export`` sends a cell to the module of the latest ``#| default_exp`` above it;
+    ``#| export NAME`` sends it to module NAME, which this chapter must declare with ``default_exp``.
+    """
+    modules: dict[str, Module] = {}
+    for path in chapters:
+        text, nb = read_chapter(path)
+        cells = [(c, line, *directives(c.source)) for c, line in zip(nb.cells, cell_lines(text, nb.cells))
+                 if c.cell_type == "code"]
+        declared: dict[str, Module] = {}
+        for _, line, found, _ in cells:                    # first pass: this chapter's modules
+            for key, value in found:
+                if key != "default_exp":
+                    continue
+                where = f"{path}:{line}"
+                if not MODULE_NAME.match(value) or value == "__init__":
+                    raise ExportError(f"{where}: `#| default_exp {value}` is not a module name")
+                if value in modules:
+                    raise ExportError(
+                        f"{where}: module vqlit/{value}.py is already exported by "
+                        f"{modules[value].chapter}; a module comes from exactly one chapter")
+                if value in declared:
+                    raise ExportError(f"{where}: `#| default_exp {value}` appears twice")
+                declared[value] = Module(value, path)
+        current = None
+        for _, line, found, code in cells:                 # second pass: route the cells
+            where = f"{path}:{line}"
+            for key, value in found:
+                if key == "default_exp":
+                    current = declared[value]
+                elif key == "export":
+                    target = declared.get(value) if value else current
+                    if target is None:
+                        raise ExportError(f"{where}: `#| export {value}` has no module: declare it with "
+                                          "`#| default_exp NAME` in this chapter")
+                    if not code:
+                        raise ExportError(f"{where}: `#| export` cell has no code")
+                    target.cells.append((line + len(found) if line else 0, code))
+                elif key != "bootstrap":
+                    raise ExportError(f"{where}: unknown directive `#| {key}`")
+        modules.update(declared)
+    return modules
+
+
+def public_names(source: str) -> list[str]:
+    """Top-level functions, classes and constants defined (not imported) in a module."""
+    names = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return [n for n in dict.fromkeys(names) if not n.startswith("_")]
+
+
+def render_module(module: Module) -> str:
+    parts = [HEADER.format(source=module.chapter.as_posix())]
+    for line, code in module.cells:
+        parts.append("\n" + CELL_MARK.format(source=module.chapter.as_posix(), line=line) + code + "\n")
+    body = "".join(parts)
+    names = public_names(body)
+    return body + "\n\n__all__ = [" + ", ".join(repr(n) for n in names) + "]\n"
+
+
+def render_init(rendered: dict[str, str]) -> str:
+    table = {}
+    for name, source in rendered.items():
+        for public in public_names(source):
+            table.setdefault(public, name)
+    rows = "".join(f"    {k!r}: {v!r},\n" for k, v in sorted(table.items()))
+    return (
+        HEADER.format(source="the module list of book/chapters") + INIT_DOC + "\n"
+        "from importlib import import_module as _import_module\n"
+        "from importlib.metadata import PackageNotFoundError as _NotFound, version as _version\n\n"
+        "try:\n    __version__ = _version(\"vqlit\")\nexcept _NotFound:  # running from a source tree\n"
+        "    __version__ = \"0+unknown\"\n\n"
+        "# public name -> module that defines it\n"
+        f"_WHERE = {{\n{rows}}}\n\n"
+        "__all__ = sorted(_WHERE)\n\n\n"
+        "def __getattr__(name):\n"
+        "    if name in _WHERE:\n"
+        "        value = getattr(_import_module(f\"vqlit.{_WHERE[name]}\"), name)\n"
+        "        globals()[name] = value\n"
+        "        return value\n"
+        "    raise AttributeError(f\"module 'vqlit' has no attribute {name!r}\")\n\n\n"
+        "def __dir__():\n"
+        "    return sorted(set(globals()) | set(_WHERE))\n"
+    )
+
+
+def repository() -> tuple[str, str]:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repo = config.get("repository") or {}
+    if not repo.get("url"):
+        raise ExportError("_config.yml: repository.url is not set")
+    return repo["url"].rstrip("/"), repo.get("branch", "main")
+
+
+def bootstrap_source() -> str:
+    url, branch = repository()
+    return BOOTSTRAP.format(url=url, branch=branch)
+
+
+def chapter_with_bootstrap(path: Path, text: str, nb) -> str:
+    """The chapter text with its bootstrap cell rewritten from _config.yml."""
+    wanted = bootstrap_source()
+    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("#| bootstrap")]
+    if len(cells) != 1:
+        raise ExportError(f"{path}: needs exactly one bootstrap cell (starting `#| bootstrap`), "
+                          f"found {len(cells)}")
+    return text.replace(cells[0].source, wanted, 1)
+
+
+def colab_notebook(nb: nbformat.NotebookNode) -> str:
+    """The chapter as a clean .ipynb for Colab: no outputs, stable cell ids, Colab metadata."""
+    nb = copy.deepcopy(nb)
+    meta = nb.metadata
+    meta.pop("jupytext", None)
+    meta.setdefault("accelerator", "GPU")
+    meta.setdefault("colab", {"gpuType": "T4", "provenance": []})
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:03d}"
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    return nbformat.writes(nb) + "\n"
+
+
+def expected_files(chapters: list[Path]) -> dict[Path, str]:
+    """Every file the exporter owns, with the content it should have."""
+    files: dict[Path, str] = {}
+    for path in chapters:
+        text, nb = read_chapter(path)
+        fixed = chapter_with_bootstrap(path, text, nb)
+        files[path] = fixed
+        files[path.with_suffix(".ipynb")] = colab_notebook(jupytext.reads(fixed, fmt="md:myst"))
+    rendered = {name: render_module(m) for name, m in collect_modules(chapters).items()}
+    for name, source in rendered.items():
+        files[PACKAGE / f"{name}.py"] = source
+    files[PACKAGE / "__init__.py"] = render_init(rendered)
+    return files
+
+
+def stale(files: dict[Path, str]) -> list[str]:
+    """What differs between the tree and what the chapters export, one message per file."""
+    problems = []
+    for path, content in files.items():
+        target = ROOT / path
+        if not target.exists():
+            problems.append(f"{path} is missing")
+        elif target.read_text(encoding="utf-8") != content:
+            what = "bootstrap cell differs from _config.yml" if path.suffix == ".md" else "is stale"
+            problems.append(f"{path} {what}")
+    owned = {p for p in files if p.parent == PACKAGE}
+    for extra in sorted((ROOT / PACKAGE).glob("*.py")):
+        if extra.relative_to(ROOT) not in owned:
+            problems.append(f"{extra.relative_to(ROOT)} is not exported by any chapter "
+                            "(vqlit/ holds generated files only)")
+    owned_nb = {p for p in files if p.suffix == ".ipynb"}
+    for extra in sorted((ROOT / CHAPTERS).glob("*.ipynb")):
+        if extra.relative_to(ROOT) not in owned_nb:
+            problems.append(f"{extra.relative_to(ROOT)} has no chapter")
+    return problems
+
+
+def write(files: dict[Path, str]) -> list[Path]:
+    changed = []
+    for path, content in files.items():
+        target = ROOT / path
+        if not target.exists() or target.read_text(encoding="utf-8") != content:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+            changed.append(path)
+    owned = set(files)
+    for extra in list((ROOT / PACKAGE).glob("*.py")) + list((ROOT / CHAPTERS).glob("*.ipynb")):
+        if extra.relative_to(ROOT) not in owned:
+            extra.unlink()
+            changed.append(extra.relative_to(ROOT))
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 if vqlit/ or the Colab notebooks are stale")
+    args = parser.parse_args(argv)
+    chapters = sorted((ROOT / CHAPTERS).glob("*.md"))
+    chapters = [c.relative_to(ROOT) for c in chapters]
+    try:
+        files = expected_files(chapters)
+    except ExportError as err:
+        print(f"export error: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        problems = stale(files)
+        for p in problems:
+            print(f"stale: {p}", file=sys.stderr)
+        if problems:
+            print("run `python tools/export.py` and commit the result", file=sys.stderr)
+            return 1
+        print(f"vqlit/ is up to date with {len(chapters)} chapters")
+        return 0
+    for path in write(files):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
