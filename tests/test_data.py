@@ -1,0 +1,220 @@
+"""Data loading (vqlit.data, from Appendix A), on small files written here in the real formats."""
+import dataclasses
+import gzip
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import vqlit.data as data
+from vqlit.data import (Batcher, DataError, DatasetUnavailable, IdxDataset, download, load_dataset,
+                        locate_idx, read_idx, resize_images, sha256sum, write_idx)
+
+FILES = {"train_images": "train-images-idx3-ubyte.gz", "train_labels": "train-labels-idx1-ubyte.gz",
+         "test_images": "t10k-images-idx3-ubyte.gz", "test_labels": "t10k-labels-idx1-ubyte.gz"}
+
+
+def write_fake_idx_set(folder, n_train=20, n_test=8, side=28, gz=True, seed=0):
+    """Four IDX files in MNIST's layout, with every label present and the full 0..255 range."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, side, side), dtype=np.uint8),
+        "train_labels": (np.arange(n_train) % 10).astype(np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, side, side), dtype=np.uint8),
+        "test_labels": (np.arange(n_test) % 10).astype(np.uint8),
+    }
+    for role, name in FILES.items():
+        write_idx(folder / (name if gz else name.removesuffix(".gz")), arrays[role])
+    return arrays
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No cache, no system copies, no network."""
+    monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("VQLIT_OFFLINE", "1")
+    monkeypatch.delenv("VQLIT_DATA_DIR", raising=False)
+    for name, spec in list(data.IDX_DATASETS.items()):
+        monkeypatch.setitem(data.IDX_DATASETS, name, dataclasses.replace(spec, system_dirs=()))
+    return tmp_path
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+       dtype=st.sampled_from(["uint8", "int8", "int16", "int32", "float32", "float64"]),
+       gz=st.booleans())
+def test_idx_round_trip(tmp_path_factory, shape, dtype, gz):
+    array = (np.random.default_rng(0).standard_normal(shape) * 100).astype(dtype)
+    path = tmp_path_factory.mktemp("idx") / ("a.idx.gz" if gz else "a.idx")
+    back = read_idx(write_idx(path, array))
+    assert back.dtype == array.dtype and np.array_equal(back, array)
+
+
+def test_idx_header_bytes_are_the_standard_ones(tmp_path):
+    raw = write_idx(tmp_path / "x.idx", np.zeros((2, 3, 4), np.uint8)).read_bytes()
+    assert raw[:4] == bytes([0, 0, 0x08, 3]) and raw[4:16] == bytes([0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4])
+    assert len(raw) == 16 + 24
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda raw: raw[:-1], "truncated or corrupted"),
+    (lambda raw: raw + b"\0", "truncated or corrupted"),
+    (lambda raw: raw[:6], "truncated IDX header"),
+    (lambda raw: b"\x01" + raw[1:], "not an IDX file"),
+    (lambda raw: raw[:2] + b"\x07" + raw[3:], "not an IDX file"),
+    (lambda raw: b"", "not an IDX file"),
+])
+def test_damaged_idx_is_refused(tmp_path, damage, message):
+    raw = write_idx(tmp_path / "x.idx", np.arange(24, dtype=np.uint8).reshape(2, 3, 4)).read_bytes()
+    (tmp_path / "bad").write_bytes(damage(raw))
+    with pytest.raises(DataError, match=message):
+        read_idx(tmp_path / "bad")
+
+
+def test_corrupted_gzip_is_refused(tmp_path):
+    packed = gzip.compress(bytes(200))
+    (tmp_path / "cut.gz").write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(DataError, match="gzip"):
+        read_idx(tmp_path / "cut.gz")
+    flipped = bytearray(packed)
+    flipped[12] ^= 0xFF
+    (tmp_path / "flipped.gz").write_bytes(bytes(flipped))
+    with pytest.raises(DataError):
+        read_idx(tmp_path / "flipped.gz")
+
+
+def test_download_keeps_only_verified_files(tmp_path):
+    served = tmp_path / "served.bin"
+    served.write_bytes(b"payload" * 100)
+    good = download(served.as_uri(), tmp_path / "cache" / "good.bin", sha256sum(served), progress=False)
+    assert good.read_bytes() == served.read_bytes()
+    with pytest.raises(DataError, match="does not match"):
+        download(served.as_uri(), tmp_path / "cache" / "bad.bin", "0" * 64, progress=False)
+    with pytest.raises(DataError, match="refusing"):
+        download(served.as_uri(), tmp_path / "cache" / "big.bin", sha256sum(served), max_bytes=10, progress=False)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["good.bin"]
+
+
+def test_named_directory_in_several_layouts(isolated):
+    for layout in ["", "mnist", "MNIST/raw"]:
+        folder = isolated / "mine" / layout
+        arrays = write_fake_idx_set(folder, gz=layout != "mnist")
+        loaded = load_dataset("mnist", root=isolated / "mine", verbose=False)
+        assert loaded.train_images.shape == (20, 1, 28, 28) and loaded.test_labels.shape == (8,)
+        assert np.array_equal(loaded.train_images[:, 0].numpy(), arrays["train_images"])
+        assert "directory" in loaded.source
+        for f in folder.iterdir():
+            f.unlink()
+
+
+def test_missing_data_names_the_ways_to_get_it(isolated):
+    with pytest.raises(DatasetUnavailable, match="no mnist files in"):
+        load_dataset("mnist", root=isolated / "empty", verbose=False)
+    with pytest.raises(DatasetUnavailable, match="apt install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", verbose=False)
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(ValueError, match="unknown data set 'cifar100'"):
+        load_dataset("cifar100")
+
+
+def test_mismatched_images_and_labels_are_refused(isolated):
+    write_fake_idx_set(isolated / "mine")
+    write_idx(isolated / "mine" / FILES["train_labels"], np.zeros(19, np.uint8))
+    with pytest.raises(DataError, match="do not form a labelled image set"):
+        load_dataset("mnist", root=isolated / "mine", verbose=False)
+
+
+def test_sources_in_order_cache_then_system(isolated, monkeypatch):
+    system = isolated / "system" / "fashion-mnist"
+    write_fake_idx_set(system, seed=1)
+    spec = dataclasses.replace(data.IDX_DATASETS["fashion-mnist"], system_dirs=(str(system),))
+    monkeypatch.setitem(data.IDX_DATASETS, "fashion-mnist", spec)
+    assert "system copy" in load_dataset("fashion-mnist", verbose=False).source
+    write_fake_idx_set(isolated / "cache" / "fashion-mnist", seed=2)
+    assert load_dataset("fashion-mnist", verbose=False).source == "the cache"
+
+
+def test_auto_prefers_mnist_then_fashion_then_digits(isolated, monkeypatch, capsys):
+    auto = load_dataset("auto")
+    assert auto.name == "digits" and auto.train_images.shape[1:] == (1, 8, 8)
+    assert "data set: digits" in capsys.readouterr().out                   # it says what it chose
+    write_fake_idx_set(isolated / "cache" / "fashion-mnist")
+    assert load_dataset("auto", verbose=False).name == "fashion-mnist"
+    write_fake_idx_set(isolated / "cache" / "mnist")
+    assert load_dataset("auto", verbose=False).name == "mnist"
+
+
+def test_download_falls_back_to_the_next_mirror(isolated, monkeypatch):
+    server = isolated / "server"
+    write_fake_idx_set(server)
+    spec = IdxDataset(name="toy", mirrors=((isolated / "nowhere").as_uri() + "/", server.as_uri() + "/"),
+                      files={role: (name, sha256sum(server / name)) for role, name in FILES.items()})
+    monkeypatch.delenv("VQLIT_OFFLINE")
+    files, source = locate_idx(spec)
+    assert source.startswith("a verified download from file://") and str(server.as_uri()) in source
+    assert all(p.parent == isolated / "cache" / "toy" for p in files.values())
+    assert locate_idx(spec)[1] == "the cache"                                 # the second time: no download
+
+
+def test_tampered_mirror_is_refused(isolated, monkeypatch):
+    server = isolated / "server"
+    write_fake_idx_set(server)
+    spec = IdxDataset(name="toy", mirrors=(server.as_uri() + "/",),
+                      files={role: (name, "f" * 64) for role, name in FILES.items()})
+    monkeypatch.delenv("VQLIT_OFFLINE")
+    with pytest.raises(DatasetUnavailable, match="does not match the pinned"):
+        locate_idx(spec)
+    assert not any((isolated / "cache").rglob("*.gz"))
+
+
+def test_digits_split_is_fixed_and_disjoint():
+    a, b = data.load_digits_tensors(), data.load_digits_tensors()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    train, _, test, _ = a
+    assert len(train) + len(test) == 1797 and train.dtype == np.uint8 and train.max() == 255
+    flat = {bytes(x) for x in train.reshape(len(train), -1)}
+    assert sum(bytes(x) in flat for x in test.reshape(len(test), -1)) < 5   # (a few digits repeat exactly)
+
+
+def test_resize_images():
+    flat = torch.full((3, 1, 28, 28), 77, dtype=torch.uint8)
+    assert torch.equal(resize_images(flat, 32), torch.full((3, 1, 32, 32), 77, dtype=torch.uint8))
+    assert resize_images(flat, 28) is flat
+    with pytest.raises(ValueError, match="uint8"):
+        resize_images(flat.float(), 32)
+
+
+def test_load_dataset_resizes(isolated):
+    write_fake_idx_set(isolated / "mine")
+    loaded = load_dataset("mnist", root=isolated / "mine", image_size=32, verbose=False)
+    assert loaded.image_shape == (1, 32, 32) and loaded.test_images.dtype == torch.uint8
+
+
+def test_batcher_epochs_and_state():
+    images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1)
+    b = Batcher(images, 3, seed=0)
+    assert len(b) == 3
+    epoch = torch.cat([b.next() for _ in range(3)]).flatten() * 255
+    assert len(set(epoch.round().tolist())) == 9                       # no repeats within an epoch
+    state = b.state_dict()
+    ahead = [b.next() for _ in range(7)]
+    b2 = Batcher(images, 3, seed=99)
+    b2.load_state_dict(state)
+    assert all(torch.equal(x, b2.next()) for x in ahead)
+    assert b2.epoch == b.epoch >= 2
+
+
+@pytest.mark.parametrize("bad", [0, 11])
+def test_batcher_checks_batch_size(bad):
+    with pytest.raises(ValueError, match="batch_size"):
+        Batcher(torch.zeros(10, 1, 2, 2, dtype=torch.uint8), bad)
+
+
+def test_batcher_checks_images():
+    with pytest.raises(ValueError, match="uint8"):
+        Batcher(torch.zeros(10, 1, 2, 2), 2)

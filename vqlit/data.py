@@ -1,0 +1,400 @@
+# This file is generated from book/chapters/a1_data.md by tools/export.py. Do not edit it:
+# edit the chapter, then run `python tools/export.py`.
+
+# %% book/chapters/a1_data.md:63
+"""Data sets read from their standard files: IDX (MNIST, Fashion-MNIST) and scikit-learn's digits.
+
+Sources, in order: a directory you name, the cache ($VQLIT_DATA, else ~/.cache/vqlit), a system copy
+(Debian's dataset-fashion-mnist), a download verified against a pinned SHA-256.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import urllib.request
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# %% book/chapters/a1_data.md:118
+class DataError(ValueError):
+    """A data file is corrupted, truncated, of the wrong kind, or fails its checksum."""
+
+
+class DatasetUnavailable(FileNotFoundError):
+    """A data set could not be found or fetched; the message names the ways to get it."""
+
+
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is gzip (detected by its magic number, not its name)."""
+    raw = Path(path).read_bytes()
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as err:  # bad header, cut-off stream, damaged data
+        raise DataError(f"{path}: truncated or corrupted gzip data ({err})") from None
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) into a native-endian numpy array."""
+    raw = _read_bytes(Path(path))
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_TYPES:
+        raise DataError(f"{path}: not an IDX file (it starts with bytes {raw[:4].hex() or 'none'}; "
+                        "expected 0000 followed by a type code and a rank)")
+    ndim = raw[3]
+    start = 4 + 4 * ndim                                     # header length, Eq. (idx-length)
+    if len(raw) < start:
+        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, need {start})")
+    shape = struct.unpack(f">{ndim}I", raw[4:start])
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = start + dtype.itemsize * int(np.prod(shape))  # Eq. (idx-length)
+    if len(raw) != expected:
+        raise DataError(f"{path}: an IDX array of shape {shape} needs {expected} bytes, the file "
+                        f"has {len(raw)}; it is truncated or corrupted")
+    return np.frombuffer(raw, dtype, offset=start).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = None) -> Path:
+    """Write an array as an IDX file (gzipped if the name ends in .gz); the inverse of read_idx."""
+    path = Path(path)
+    codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}
+    array = np.ascontiguousarray(array)
+    if array.dtype not in codes:
+        raise ValueError(f"IDX cannot store dtype {array.dtype}; use one of "
+                         f"{sorted(map(str, codes))}")
+    sizes = struct.pack(f">{array.ndim}I", *array.shape)                    # big-endian uint32
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + sizes
+    data = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    compress = path.suffix == ".gz" if compress is None else compress
+    path.write_bytes(gzip.compress(data, mtime=0) if compress else data)
+    return path
+
+# %% book/chapters/a1_data.md:209
+@dataclass(frozen=True)
+class IdxDataset:
+    """An IDX data set: its files with their pinned SHA-256 sums, mirrors and known local homes."""
+
+    name: str
+    files: dict[str, tuple[str, str]]      # role -> (file name, sha256 of the file as distributed)
+    mirrors: tuple[str, ...]               # base URLs, tried in order
+    system_dirs: tuple[str, ...] = ()      # where an OS package installs the files
+    classes: tuple[str, ...] = ()
+    max_bytes: int = 64 * 2**20            # refuse downloads larger than this
+
+
+MNIST = IdxDataset(
+    name="mnist",
+    files={
+        "train_images": ("train-images-idx3-ubyte.gz",
+                         "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+        "train_labels": ("train-labels-idx1-ubyte.gz",
+                         "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+        "test_images": ("t10k-images-idx3-ubyte.gz",
+                        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+        "test_labels": ("t10k-labels-idx1-ubyte.gz",
+                        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+    },
+    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
+             "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+    system_dirs=("/usr/share/datasets/mnist",),
+    classes=tuple(str(i) for i in range(10)),
+)
+
+FASHION_MNIST = IdxDataset(
+    name="fashion-mnist",
+    files={
+        "train_images": ("train-images-idx3-ubyte.gz",
+                         "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+        "train_labels": ("train-labels-idx1-ubyte.gz",
+                         "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
+        "test_images": ("t10k-images-idx3-ubyte.gz",
+                        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+        "test_labels": ("t10k-labels-idx1-ubyte.gz",
+                        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+    },
+    mirrors=("https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+    system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian: apt install dataset-fashion-mnist
+    classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+)
+
+IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
+
+# %% book/chapters/a1_data.md:267
+def cache_dir() -> Path:
+    """Where downloads are kept: $VQLIT_DATA, else ~/.cache/vqlit."""
+    return Path(os.environ.get("VQLIT_DATA") or Path.home() / ".cache" / "vqlit")
+
+
+def _offline() -> bool:
+    return os.environ.get("VQLIT_OFFLINE", "").lower() in {"1", "true", "yes"}
+
+
+def sha256sum(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2**20,
+             timeout: float = 30.0, progress: bool = True) -> Path:
+    """Fetch url to dest, keeping it only if its SHA-256 equals the pinned sum."""
+    from tqdm.auto import tqdm
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress,
+                      leave=False) as bar:
+                while block := response.read(1 << 20):
+                    size += len(block)
+                    if size > max_bytes:
+                        raise DataError(f"{url}: more than {max_bytes} bytes; refusing it")
+                    digest.update(block)
+                    out.write(block)
+                    bar.update(len(block))
+        if digest.hexdigest() != sha256:
+            raise DataError(f"{url}: SHA-256 {digest.hexdigest()} does not match the pinned "
+                            f"{sha256}; the file was not kept")
+        os.replace(part, dest)                                  # atomic: dest is whole or absent
+        return dest
+    finally:
+        part.unlink(missing_ok=True)
+
+# %% book/chapters/a1_data.md:335
+def _candidates(spec: IdxDataset, root: Path) -> list[Path]:
+    torchvision_name = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}.get(spec.name, spec.name)
+    return [root, root / spec.name, root / torchvision_name / "raw"]
+
+
+def _complete(spec: IdxDataset, folder: Path) -> dict[str, Path] | None:
+    found = {}
+    for role, (fname, _) in spec.files.items():
+        for name in (fname, fname.removesuffix(".gz")):
+            if (folder / name).is_file():
+                found[role] = folder / name
+                break
+        else:
+            return None
+    return found
+
+
+def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
+               download_missing: bool = True) -> tuple[dict[str, Path], str]:
+    """The files of an IDX data set and a sentence saying where they came from."""
+    if root is not None:
+        for folder in _candidates(spec, Path(root)):
+            if files := _complete(spec, folder):
+                return files, f"the directory {root}"
+        raise DatasetUnavailable(
+            f"no {spec.name} files in {root} (looked for "
+            f"{', '.join(f for f, _ in spec.files.values())}, also under {spec.name}/ and in "
+            "torchvision's layout)")
+    cache = cache_dir() / spec.name
+    if files := _complete(spec, cache):
+        return files, "the cache"
+    for folder in spec.system_dirs:
+        if files := _complete(spec, Path(folder)):
+            return files, f"the system copy in {folder}"
+    errors = []
+    if download_missing and not _offline():
+        for url in spec.mirrors:
+            try:
+                for fname, sha in spec.files.values():
+                    if not (cache / fname).is_file():
+                        download(url + fname, cache / fname, sha, max_bytes=spec.max_bytes)
+                return _complete(spec, cache), f"a verified download from {url}"
+            except (OSError, DataError) as err:  # URLError and timeouts are OSErrors
+                errors.append(f"{url}: {err}")
+    ways = [f"name a directory that holds the files (root=... or VQLIT_DATA_DIR)",
+            f"put them in {cache}"]
+    if spec.name == "fashion-mnist":
+        ways.append("on Debian or Ubuntu: apt install dataset-fashion-mnist")
+    ways.append("allow a download (unset VQLIT_OFFLINE, or pass download=True)" if not errors
+                else "fix the download: " + "; ".join(errors))
+    raise DatasetUnavailable(f"{spec.name} is not available. Ways to get it: " + "; ".join(ways))
+
+# %% book/chapters/a1_data.md:397
+def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
+    """scikit-learn's 8x8 digits as uint8 images (N, 1, 8, 8) in 0..255, split train/test."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
+    order = np.random.default_rng(seed).permutation(len(images))
+    cut = int(round(len(images) * (1 - test_fraction)))
+    train, test = order[:cut], order[cut:]
+    labels = digits.target.astype(np.int64)
+    return images[train], labels[train], images[test], labels[test]
+
+# %% book/chapters/a1_data.md:419
+@dataclass
+class ImageData:
+    """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
+
+    name: str
+    source: str
+    train_images: Tensor
+    train_labels: Tensor
+    test_images: Tensor
+    test_labels: Tensor
+    classes: tuple[str, ...] = field(default=())
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])
+
+    def to(self, device) -> "ImageData":
+        """The same data on another device (one copy, then every batch is indexed there)."""
+        move = {k: getattr(self, k).to(device) for k in
+                ("train_images", "train_labels", "test_images", "test_labels")}
+        return replace(self, **move)
+
+    def subset(self, train: int | None = None, test: int | None = None) -> "ImageData":
+        """The first `train` training and `test` test examples (for small runs)."""
+        return replace(self, train_images=self.train_images[:train],
+                       train_labels=self.train_labels[:train],
+                       test_images=self.test_images[:test], test_labels=self.test_labels[:test])
+
+    def __repr__(self) -> str:
+        return (f"ImageData({self.name!r}, train={tuple(self.train_images.shape)}, "
+                f"test={tuple(self.test_images.shape)}, from {self.source})")
+
+
+def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
+    """Resize uint8 images (N, C, H, W) to (N, C, size, size): bilinear, antialiased, rounded."""
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"expected uint8 images of shape (N, C, H, W), got {images.dtype} "
+                         f"{tuple(images.shape)}")
+    if images.shape[-2:] == (size, size):
+        return images
+    out = []
+    for block in images.split(chunk):                                  # bounded float32 memory
+        x = F.interpolate(block.float(), size=(size, size), mode="bilinear",
+                          align_corners=False, antialias=True)         # (n, C, size, size)
+        out.append(x.round_().clamp_(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+# %% book/chapters/a1_data.md:476
+DATASETS = ("mnist", "fashion-mnist", "digits")
+
+
+def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageData:
+    arrays = {role: read_idx(path) for role, path in files.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(f"{spec.name} {split}: images {images.shape} and labels {labels.shape} "
+                            "do not form a labelled image set")
+    t = {role: torch.from_numpy(np.ascontiguousarray(a)) for role, a in arrays.items()}
+    return ImageData(spec.name, source, t["train_images"][:, None], t["train_labels"].long(),
+                     t["test_images"][:, None], t["test_labels"].long(), spec.classes)
+
+
+def load_dataset(name: str = "auto", *, root: str | Path | None = None,
+                 image_size: int | None = None, download: bool | None = None,
+                 verbose: bool = True) -> ImageData:
+    """Load "mnist", "fashion-mnist" or "digits" ("auto": the best one available).
+
+    root: a directory holding the files (default $VQLIT_DATA_DIR); download: allow fetching
+    (default: unless $VQLIT_OFFLINE is set); image_size: resize to a square of this side.
+    """
+    if name not in DATASETS + ("auto",):
+        raise ValueError(f"unknown data set {name!r}; expected one of "
+                         f"{', '.join(DATASETS + ('auto',))}")
+    root = root if root is not None else os.environ.get("VQLIT_DATA_DIR") or None
+    download = (not _offline()) if download is None else download
+    if name == "auto":
+        attempts = [(n, False) for n in IDX_DATASETS]                  # local copies first ...
+        attempts += [(n, True) for n in IDX_DATASETS if download]       # ... then downloads
+        data = None
+        for candidate, fetch in attempts:
+            try:
+                files, source = locate_idx(IDX_DATASETS[candidate], root, download_missing=fetch)
+            except DatasetUnavailable:
+                continue
+            data = _idx_data(IDX_DATASETS[candidate], files, source)
+            break
+        if data is None:
+            data = load_dataset("digits", verbose=False)
+    elif name == "digits":
+        arrays = [torch.from_numpy(a) for a in load_digits_tensors()]
+        data = ImageData("digits", "scikit-learn's bundled copy", *arrays,
+                         tuple(map(str, range(10))))
+    else:
+        spec = IDX_DATASETS[name]
+        data = _idx_data(spec, *locate_idx(spec, root, download_missing=download))
+    if image_size is not None:
+        data = replace(data, train_images=resize_images(data.train_images, image_size),
+                       test_images=resize_images(data.test_images, image_size))
+    if verbose:
+        sizes = f"{len(data.train_images):,} train / {len(data.test_images):,} test"
+        shape = "x".join(map(str, data.image_shape))
+        print(f"data set: {data.name} ({sizes}, {shape}), from {data.source}")
+    return data
+
+# %% book/chapters/a1_data.md:578
+class Batcher:
+    """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
+
+    def __init__(self, images: Tensor, batch_size: int, *, seed: int = 0):
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"expected uint8 images (N, C, H, W), got {images.dtype} "
+                             f"{tuple(images.shape)}")
+        if not 0 < batch_size <= len(images):
+            raise ValueError(f"batch_size must be in 1..{len(images)} (the number of images), "
+                             f"got {batch_size}")
+        self.images, self.batch_size = images, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.perm: Tensor | None = None   # (N,) int64, on the images' device
+        self.pos = 0
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        """Batches per epoch (the last, incomplete one is dropped)."""
+        return len(self.images) // self.batch_size
+
+    def next(self) -> Tensor:
+        """The next batch (B, C, H, W), float32 in [0, 1]."""
+        if self.perm is None or self.pos + self.batch_size > len(self.perm):
+            self.epoch += self.perm is not None                               # a new epoch begins
+            perm = torch.randperm(len(self.images), generator=self.generator)   # (N,) on the CPU
+            self.perm = perm.to(self.images.device)
+            self.pos = 0
+        idx = self.perm[self.pos:self.pos + self.batch_size]                  # (B,)
+        self.pos += self.batch_size
+        return self.images[idx].float().div_(255)                             # (B, C, H, W)
+
+    def __iter__(self):
+        while True:
+            yield self.next()
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "pos": self.pos, "epoch": self.epoch,
+                "perm": None if self.perm is None else self.perm.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.pos, self.epoch = state["pos"], state["epoch"]
+        self.perm = None if state["perm"] is None else state["perm"].to(self.images.device)
+
+
+__all__ = ['DataError', 'DatasetUnavailable', 'read_idx', 'write_idx', 'IdxDataset', 'MNIST', 'FASHION_MNIST', 'IDX_DATASETS', 'cache_dir', 'sha256sum', 'download', 'locate_idx', 'load_digits_tensors', 'ImageData', 'resize_images', 'DATASETS', 'load_dataset', 'Batcher']
