@@ -1,0 +1,45 @@
+# This file is generated from book/chapters/01_vq_preliminaries.md by tools/export.py. Do not edit it:
+# edit the chapter, then run `python tools/export.py`.
+
+# %% book/chapters/01_vq_preliminaries.md:136
+"""Codebook statistics (usage, perplexity) and reconstruction quality (PSNR)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# %% book/chapters/01_vq_preliminaries.md:261
+def code_histogram(indices: Tensor, num_codes: int) -> Tensor:
+    """How often each code was chosen: any shape of int64 indices -> (K,) int64."""
+    if indices.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"expected integer code indices, got {indices.dtype}")
+    return torch.bincount(indices.reshape(-1).long(), minlength=num_codes)
+
+
+def usage(counts: Tensor) -> Tensor:
+    """Fraction of codes chosen at least once, Eq. (vq-usage): (K,) -> ()."""
+    return (counts > 0).float().mean()
+
+
+def perplexity(counts: Tensor) -> Tensor:
+    """exp(entropy) of a code histogram, Eq. (vq-usage): (K,) -> (); NaN for an empty histogram."""
+    p = counts.float() / counts.sum()                           # (K,)
+    return torch.exp(-torch.special.xlogy(p, p).sum())          # xlogy(0, 0) = 0
+
+
+def codebook_stats(indices: Tensor, num_codes: int) -> dict[str, Tensor]:
+    """Usage and perplexity of one batch, as 0-dim tensors (no host synchronisation)."""
+    counts = code_histogram(indices, num_codes)
+    return {"usage": usage(counts), "perplexity": perplexity(counts)}
+
+
+def psnr(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
+    """PSNR of each image, Eq. (psnr): (B, ...), (B, ...) -> (B,) in dB."""
+    if x.shape != y.shape:
+        raise ValueError(f"PSNR needs two batches of the same shape, got {tuple(x.shape)} "
+                         f"and {tuple(y.shape)}")
+    mse = (x.float() - y.float()).square().flatten(1).mean(1)   # (B,)
+    return 10 * torch.log10(data_range**2 / mse)
+
+
+__all__ = ['code_histogram', 'usage', 'perplexity', 'codebook_stats', 'psnr']
