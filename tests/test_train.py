@@ -1,0 +1,122 @@
+"""The training loop (vqlit.train, from Appendix C): scales, checkpoints, exact resume, recording."""
+import json
+import os
+
+import pytest
+import torch
+
+from vqlit.data import load_dataset
+from vqlit.models import small_cnn_autoencoder
+from vqlit.train import (TrainConfig, evaluate, fit, load_checkpoint, load_result, record_result,
+                         resolve_device, resolve_scale, save_checkpoint)
+from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
+
+IMAGES = load_dataset("digits", image_size=16, verbose=False).train_images[:256]   # (256, 1, 16, 16) uint8
+
+
+def model_with(quantizer_cls):
+    torch.manual_seed(0)
+    return small_cnn_autoencoder(quantizer_cls(num_codes=32, dim=8))
+
+
+def same_weights(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_scales_and_devices():
+    assert resolve_scale("auto", "cpu") == "quick"
+    assert [resolve_scale(s) for s in ("smoke", "quick", "full")] == ["smoke", "quick", "full"]
+    with pytest.raises(ValueError, match="scale must be one of"):
+        resolve_scale("medium")
+    with pytest.raises(ValueError, match="not a device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+        assert resolve_device("auto").type == "cpu"
+
+
+@pytest.mark.parametrize("field, value", [("optimizer", "sgd"), ("schedule", "cosine"), ("steps", 0),
+                                          ("batch_size", 0), ("lr", 0.0)])
+def test_config_is_checked(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("quantizer_cls", [VectorQuantizer, EMAVectorQuantizer])
+@pytest.mark.parametrize("schedule", ["constant", "onecycle"])
+def test_stopped_and_resumed_equals_uninterrupted(tmp_path, quantizer_cls, schedule):
+    recipe = dict(steps=24, batch_size=32, lr=3e-3, schedule=schedule, optimizer="adamw", weight_decay=0.05,
+                  grad_clip=1.0, log_every=5, progress=False)
+    whole = model_with(quantizer_cls)
+    fit(whole, IMAGES, TrainConfig(**recipe), device="cpu")
+
+    first = model_with(quantizer_cls)
+    calls = {"n": 0}
+
+    def stop(module, args):                 # stop inside step 14, after the step-12 checkpoint
+        calls["n"] += 1
+        if calls["n"] == 14:
+            raise KeyboardInterrupt
+    handle = first.register_forward_pre_hook(stop)
+    with pytest.raises(KeyboardInterrupt):
+        fit(first, IMAGES, TrainConfig(**recipe, checkpoint_every=6, out_dir=str(tmp_path)), device="cpu")
+    handle.remove()
+    resumed = model_with(quantizer_cls)
+    result = fit(resumed, IMAGES, TrainConfig(**recipe, checkpoint_every=6, out_dir=str(tmp_path)), device="cpu")
+    assert result.resumed_from == 12 and result.steps == 24
+    assert same_weights(whole, resumed)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5, 10, 15, 20, 24]          # rows after step 12 written once
+    assert [r["step"] for r in result.history] == [5, 10, 15, 20, 24]
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    model = model_with(VectorQuantizer)
+    fit(model, IMAGES, TrainConfig(steps=3, batch_size=16, progress=False, out_dir=str(tmp_path)), device="cpu")
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 3 and set(state) >= {"model", "optimizer", "batcher", "rng", "config"}
+
+
+def test_finished_run_is_not_retrained(tmp_path):
+    config = TrainConfig(steps=3, batch_size=16, progress=False, out_dir=str(tmp_path))
+    fit(model_with(VectorQuantizer), IMAGES, config, device="cpu")
+    again = fit(model_with(VectorQuantizer), IMAGES, config, device="cpu")
+    assert again.resumed_from == 3 and again.steps == 3
+
+
+def test_resume_with_a_different_recipe_is_refused(tmp_path):
+    fit(model_with(VectorQuantizer), IMAGES, TrainConfig(steps=3, batch_size=16, progress=False,
+                                                         out_dir=str(tmp_path)), device="cpu")
+    with pytest.raises(ValueError, match="different recipe.*batch_size"):
+        fit(model_with(VectorQuantizer), IMAGES, TrainConfig(steps=6, batch_size=32, progress=False,
+                                                             out_dir=str(tmp_path)), device="cpu")
+
+
+def test_failed_save_keeps_the_previous_checkpoint(tmp_path):
+    path = save_checkpoint(tmp_path / "ck.pt", {"step": 1, "w": torch.ones(3)})
+    with pytest.raises(Exception):
+        save_checkpoint(path, {"step": 2, "w": torch.ones(3), "bad": lambda: None})
+    assert load_checkpoint(path)["step"] == 1
+    assert os.listdir(tmp_path) == ["ck.pt"]
+
+
+def test_loss_falls_and_evaluate_counts_every_position():
+    model = model_with(VectorQuantizer)
+    run = fit(model, IMAGES, TrainConfig(steps=30, batch_size=32, lr=3e-3, log_every=10, progress=False),
+              device="cpu")
+    assert run.history[-1]["recon"] < run.history[0]["recon"]
+    scores = evaluate(model, IMAGES[:100], batch_size=33)
+    assert int(scores.counts.sum()) == 100 * 4 * 4 and 0 < scores.usage <= 1
+    assert set(scores.as_dict()) == {"psnr", "mse", "usage", "perplexity"}
+
+
+def test_record_and_load_result(tmp_path):
+    path = record_result("demo", {"psnr": 20.5}, device="cpu", scale="smoke", wall_time=1.5,
+                         config={"steps": 3}, paper={"psnr": 30.0}, directory=tmp_path)
+    record = json.loads(path.read_text())
+    assert record["metrics"] == {"psnr": 20.5} and record["paper"] == {"psnr": 30.0}
+    prov = record["provenance"]
+    assert prov["scale"] == "smoke" and prov["wall_time_s"] == 1.5
+    assert {"commit", "device", "torch", "python", "date"} <= set(prov)
+    assert load_result("demo", tmp_path) == record and load_result("absent", tmp_path) is None
