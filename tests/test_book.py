@@ -1,0 +1,78 @@
+"""The book's anatomy and the README's promises, checked statically."""
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "book" / "chapters").glob("*.md"))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_anatomy(path):
+    nb = jupytext.read(path)
+    meta = nb.metadata
+    assert meta["kernelspec"]["name"] == "python3" and meta["jupytext"]["text_representation"]["format_name"] == "myst"
+    assert meta.get("accelerator") == "GPU"                                     # Colab asks for a GPU
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    boot = [c for c in code if c.source.startswith("#| bootstrap")]
+    assert len(boot) == 1 and "remove-cell" in boot[0].metadata.get("tags", [])
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    if "scale =" in params[0].source:                                           # scale comes from the environment
+        assert 'os.environ.get("VQLIT_SCALE", "auto")' in params[0].source
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip("(ch-vq)=\n").startswith("# ")
+
+
+def test_toc_lists_every_chapter_and_config_excludes_the_colab_copies():
+    toc = (ROOT / "_toc.yml").read_text()
+    for path in CHAPTERS:
+        assert f"book/chapters/{path.stem}\n" in toc
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert "book/chapters/*.ipynb" in config["exclude_patterns"]
+    assert config["execute"]["execute_notebooks"] == "force"
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+def test_readme_opens_with_the_two_commands_that_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
+    assert commands == ["make book", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make book" in ci and "make test" in ci and "set -euo pipefail" in ci
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^book:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert "jupyter-book build . --all -W -n --keep-going" in makefile
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    """The README's Python example, with 5 training steps instead of 500."""
+    readme = (ROOT / "README.md").read_text()
+    example = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    assert "steps=500" in example
+    example = example.replace("steps=500", "steps=5").replace('"runs/vq"', repr(str(tmp_path / "vq")))
+    monkeypatch.setenv("VQLIT_OFFLINE", "1")
+    namespace = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert (tmp_path / "vq" / "checkpoint.pt").exists()
+    assert namespace["out"].indices.shape == (16, 8, 8)
+
+
+def test_index_example_shapes():
+    index = (ROOT / "book" / "index.md").read_text()
+    example = re.search(r"```python\n(.*?)```", index, re.S).group(1)
+    example = "\n".join(line.strip() for line in example.splitlines())
+    namespace = {}
+    exec(example, namespace)
+    assert namespace["out"].quantized.shape == (16, 8, 8, 8) and namespace["out"].indices.shape == (16, 8, 8)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_code_fits_the_page(path):
+    """The book's pages show about 100 columns of code; longer lines are cut off."""
+    long = [line for cell in jupytext.read(path).cells if cell.cell_type == "code"
+            for line in cell.source.splitlines() if len(line) > 100]
+    assert not long, long

@@ -1,0 +1,78 @@
+"""Every chapter executed with papermill at the smoke scale, and the results it glues into its text."""
+import ast
+import re
+from pathlib import Path
+
+import jupytext
+import papermill
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "book" / "chapters").glob("*.md"))
+
+
+def glued(notebook) -> dict:
+    """The values a chapter glued (myst_nb.glue writes scrapbook-style display_data outputs)."""
+    values = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            meta = output.get("metadata", {}).get("scrapbook")
+            if meta:
+                text = next(v for k, v in output["data"].items() if k.endswith("text/plain"))
+                try:
+                    values[meta["name"]] = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    values[meta["name"]] = text
+    return values
+
+
+def parameters(notebook) -> set[str]:
+    """Names assigned in the chapter's `parameters` cell."""
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    return {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)}
+
+
+def referenced(path: Path) -> set[str]:
+    """Glue keys that the chapter's prose quotes."""
+    return set(re.findall(r"\{glue(?::\w+)?\}`([\w-]+)", path.read_text()))
+
+
+def check_01(g):
+    assert g["scale"] == "smoke"
+    assert 0 < g["nn_usage"] <= 1 and 0 < g["ema_usage"] <= 1
+    assert abs(g["nn_usage"] + g["nn_dead"] - 1) < 1e-9
+    assert 1 <= g["nn_ppl"] <= 1024 and 1 <= g["ema_ppl"] <= 1024
+    assert g["toy_used_bad"] < g["toy_used_good"] <= g["toy_codes"] == 24
+    assert g["nn_psnr"] > 5 and g["ema_psnr"] > 5
+
+
+def check_a1(g):
+    assert g["data_name"] in ("mnist", "fashion-mnist", "digits") and g["data_train"] > 1000
+
+
+def check_a3(g):
+    assert g["resume_tensors"] > 10
+
+
+def check_e1(g):
+    assert g["n_records"] == len(list((ROOT / "book" / "results").glob("*.json")))
+
+
+CHECKS = {"01_vq_preliminaries": check_01, "a1_data": check_a1, "a3_training": check_a3,
+          "e1_recorded_results": check_e1}
+
+
+@pytest.mark.chapter
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_at_smoke_scale(path, tmp_path):
+    source = jupytext.read(path)
+    params = {"scale": "smoke", "device": "cpu"}
+    params = {k: v for k, v in params.items() if k in parameters(source)}
+    out = papermill.execute_notebook(source, str(tmp_path / f"{path.stem}.ipynb"), parameters=params,
+                                     kernel_name="python3", cwd=str(path.parent), progress_bar=False,
+                                     execution_timeout=900)
+    values = glued(out)
+    assert referenced(path) <= set(values), f"prose quotes values the chapter does not glue: {referenced(path) - set(values)}"
+    if path.stem in CHECKS:
+        CHECKS[path.stem](values)

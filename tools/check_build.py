@@ -1,0 +1,47 @@
+"""Check the built book: every chapter page exists, links to its Colab notebook, and shows its figures.
+
+    python tools/check_build.py _build/html
+
+Jupyter Book's strict build (-W) already fails on a failing cell or a missing glued value; this checks
+what a reader sees on top of that.
+"""
+import re
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(html_dir: str) -> int:
+    html = Path(html_dir)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    owner_repo = urlparse(config["repository"]["url"]).path.strip("/")
+    branch = config["repository"].get("branch", "main")
+    problems = []
+    for chapter in sorted((ROOT / "book" / "chapters").glob("*.md")):
+        page = html / "book" / "chapters" / f"{chapter.stem}.html"
+        if not page.exists():
+            problems.append(f"{page} is missing")
+            continue
+        text, source = page.read_text(), chapter.read_text()
+        colab = (f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/"
+                 f"book/chapters/{chapter.stem}.ipynb")
+        if colab not in text:
+            problems.append(f"{page.name}: no Colab link to {colab}")
+        figures = len(re.findall(r'<img[^>]+src="[^"]*_images/', text))
+        wanted = source.count("plt.show()")
+        if figures < wanted:
+            problems.append(f"{page.name}: {figures} figures rendered, the chapter draws {wanted}")
+        if "$$" in source and 'class="math' not in text:
+            problems.append(f"{page.name}: no rendered equations")
+        print(f"{page.name}: Colab link ok, {figures} figures")
+    for problem in problems:
+        print(f"check_build: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "_build/html"))
