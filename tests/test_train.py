@@ -1,6 +1,7 @@
 """The training loop (vqlit.train, from Appendix C): scales, checkpoints, exact resume, recording."""
 import json
 import os
+import pickle
 
 import pytest
 import torch
@@ -95,7 +96,7 @@ def test_resume_with_a_different_recipe_is_refused(tmp_path):
 
 def test_failed_save_keeps_the_previous_checkpoint(tmp_path):
     path = save_checkpoint(tmp_path / "ck.pt", {"step": 1, "w": torch.ones(3)})
-    with pytest.raises(Exception):
+    with pytest.raises((pickle.PicklingError, AttributeError)):   # a lambda cannot be saved
         save_checkpoint(path, {"step": 2, "w": torch.ones(3), "bad": lambda: None})
     assert load_checkpoint(path)["step"] == 1
     assert os.listdir(tmp_path) == ["ck.pt"]

@@ -163,7 +163,7 @@ def public_names(source: str) -> list[str]:
 def render_module(module: Module) -> str:
     parts = [HEADER.format(source=module.chapter.as_posix())]
     for line, code in module.cells:
-        parts.append("\n" + CELL_MARK.format(source=module.chapter.as_posix(), line=line) + code + "\n")
+        parts.append("\n\n" + CELL_MARK.format(source=module.chapter.as_posix(), line=line) + code + "\n")
     body = "".join(parts)
     names = public_names(body)
     return body + "\n\n__all__ = [" + ", ".join(repr(n) for n in names) + "]\n"

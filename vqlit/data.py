@@ -1,6 +1,7 @@
 # This file is generated from book/chapters/a1_data.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
+
 # %% book/chapters/a1_data.md:63
 """Data sets read from their standard files: IDX (MNIST, Fashion-MNIST) and scikit-learn's digits.
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
 
 # %% book/chapters/a1_data.md:118
 class DataError(ValueError):
@@ -80,6 +82,7 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     path.write_bytes(gzip.compress(data, mtime=0) if compress else data)
     return path
 
+
 # %% book/chapters/a1_data.md:209
 @dataclass(frozen=True)
 class IdxDataset:
@@ -132,6 +135,7 @@ FASHION_MNIST = IdxDataset(
 
 IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
 
+
 # %% book/chapters/a1_data.md:267
 def cache_dir() -> Path:
     """Where downloads are kept: $VQLIT_DATA, else ~/.cache/vqlit."""
@@ -179,6 +183,7 @@ def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2
     finally:
         part.unlink(missing_ok=True)
 
+
 # %% book/chapters/a1_data.md:335
 def _candidates(spec: IdxDataset, root: Path) -> list[Path]:
     torchvision_name = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}.get(spec.name, spec.name)
@@ -224,13 +229,14 @@ def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
                 return _complete(spec, cache), f"a verified download from {url}"
             except (OSError, DataError) as err:  # URLError and timeouts are OSErrors
                 errors.append(f"{url}: {err}")
-    ways = [f"name a directory that holds the files (root=... or VQLIT_DATA_DIR)",
+    ways = ["name a directory that holds the files (root=... or VQLIT_DATA_DIR)",
             f"put them in {cache}"]
     if spec.name == "fashion-mnist":
         ways.append("on Debian or Ubuntu: apt install dataset-fashion-mnist")
     ways.append("allow a download (unset VQLIT_OFFLINE, or pass download=True)" if not errors
                 else "fix the download: " + "; ".join(errors))
     raise DatasetUnavailable(f"{spec.name} is not available. Ways to get it: " + "; ".join(ways))
+
 
 # %% book/chapters/a1_data.md:397
 def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
@@ -244,6 +250,7 @@ def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
     train, test = order[:cut], order[cut:]
     labels = digits.target.astype(np.int64)
     return images[train], labels[train], images[test], labels[test]
+
 
 # %% book/chapters/a1_data.md:419
 @dataclass
@@ -292,6 +299,7 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
                           align_corners=False, antialias=True)         # (n, C, size, size)
         out.append(x.round_().clamp_(0, 255).to(torch.uint8))
     return torch.cat(out)
+
 
 # %% book/chapters/a1_data.md:476
 DATASETS = ("mnist", "fashion-mnist", "digits")
@@ -350,6 +358,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
         shape = "x".join(map(str, data.image_shape))
         print(f"data set: {data.name} ({sizes}, {shape}), from {data.source}")
     return data
+
 
 # %% book/chapters/a1_data.md:578
 class Batcher:

@@ -1,12 +1,14 @@
 # This file is generated from book/chapters/01_vq_preliminaries.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
+
 # %% book/chapters/01_vq_preliminaries.md:136
 """Codebook statistics (usage, perplexity) and reconstruction quality (PSNR)."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
 
 # %% book/chapters/01_vq_preliminaries.md:261
 def code_histogram(indices: Tensor, num_codes: int) -> Tensor:

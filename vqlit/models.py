@@ -1,6 +1,7 @@
 # This file is generated from book/chapters/a2_models.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
+
 # %% book/chapters/a2_models.md:58
 """The papers' backbones (OptVQ's small CNN, Wu & Flierl's MLP) and an autoencoder around them."""
 from __future__ import annotations
@@ -8,10 +9,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-# %% book/chapters/a2_models.md:99
+
+# %% book/chapters/a2_models.md:98
 class SmallCNNEncoder(nn.Sequential):
     """OptVQ's appendix-B encoder: (B, C, 32, 32) -> (B, code_dim, 8, 8)."""
 
@@ -43,7 +44,8 @@ class SmallCNNDecoder(nn.Sequential):
             nn.Conv2d(a, out_channels, 3, padding=1),              # conv4  (B, C, 32, 32)
         )
 
-# %% book/chapters/a2_models.md:139
+
+# %% book/chapters/a2_models.md:138
 class MLPEncoder(nn.Module):
     """Wu & Flierl's encoder D-500-500-2000-d: (B, C, H, W) -> (B, d)."""
 
@@ -77,7 +79,8 @@ class MLPDecoder(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         return torch.sigmoid(self.net(z)).view(-1, *self.image_shape)   # (B, C, H, W)
 
-# %% book/chapters/a2_models.md:196
+
+# %% book/chapters/a2_models.md:195
 class AutoEncoderOutput(NamedTuple):
     reconstruction: Tensor        # (B, C, H, W), in the data's units ([0, 1] for images)
     latents: Tensor               # encoder output, channels-last: (B, h, w, d) or (B, d)

@@ -1,6 +1,7 @@
 # This file is generated from book/chapters/a3_training.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
+
 # %% book/chapters/a3_training.md:59
 """The training loop: one dataclass config, device and scale detection, atomic checkpoints, exact
 resume, JSON-lines metrics, whole-test-set evaluation, and results recorded with provenance."""
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 
 from vqlit.data import Batcher
 from vqlit.metrics import perplexity, psnr, usage
+
 
 # %% book/chapters/a3_training.md:113
 SCALES = ("smoke", "quick", "full")
@@ -58,6 +60,7 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
+
 # %% book/chapters/a3_training.md:165
 @dataclass
 class TrainConfig:
@@ -88,6 +91,7 @@ class TrainConfig:
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
+
 # %% book/chapters/a3_training.md:204
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(W) with weight decay on Linear/Conv weights only."""
@@ -110,6 +114,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
                                                    anneal_strategy="cos")
     return None
 
+
 # %% book/chapters/a3_training.md:255
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """torch.save to a temporary file, fsync, then an atomic rename over `path`."""
@@ -130,6 +135,7 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
 def load_checkpoint(path: str | Path, map_location=None) -> dict:
     """Load a checkpoint without unpickling arbitrary objects (weights_only=True)."""
     return torch.load(path, map_location=map_location, weights_only=True)
+
 
 # %% book/chapters/a3_training.md:307
 _RECIPE = ("batch_size", "lr", "optimizer", "weight_decay", "schedule", "grad_clip", "seed")
@@ -245,6 +251,7 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
         checkpoint(step)
     return FitResult(history, step, spent + time.perf_counter() - began, start)
 
+
 # %% book/chapters/a3_training.md:477
 @dataclass
 class Evaluation:
@@ -284,6 +291,7 @@ def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000,
         return Evaluation(psnr_sum / n, mse_sum / n)
     return Evaluation(psnr_sum / n, mse_sum / n, float(usage(counts)), float(perplexity(counts)),
                       counts.cpu())
+
 
 # %% book/chapters/a3_training.md:532
 def results_dir() -> Path:

@@ -1,6 +1,7 @@
 # This file is generated from book/chapters/01_vq_preliminaries.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
+
 # %% book/chapters/01_vq_preliminaries.md:151
 """Nearest-neighbour vector quantization: the distance kernel, the VQ-VAE and EMA quantizers,
 and the output type and input checks that every vqlit quantizer shares."""
@@ -43,10 +44,12 @@ def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> T
         scores = (torch.addmm(e2, b, codebook.T, alpha=-2.0) for b in z.split(rows))  # (n, K)
         return torch.cat([s.argmin(1) for s in scores])                             # (N,)
 
+
 # %% book/chapters/01_vq_preliminaries.md:348
 def straight_through(z: Tensor, codes: Tensor) -> Tensor:
     """Eq. (ste): the value of `codes`, the gradient of `z`. Exact: sg[e] + (z - sg[z])."""
     return codes.detach() + (z - z.detach())
+
 
 # %% book/chapters/01_vq_preliminaries.md:431
 class QuantizerOutput(NamedTuple):
@@ -133,6 +136,7 @@ class VectorQuantizer(Quantizer):
             quantized = straight_through(flat, codes)                        # Eq. (ste)
         return QuantizerOutput(quantized.view(z.shape).to(z.dtype), indices.view(z.shape[:-1]),
                                loss, codebook_stats(indices, self.num_codes))
+
 
 # %% book/chapters/01_vq_preliminaries.md:591
 class EMAVectorQuantizer(Quantizer):
