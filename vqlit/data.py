@@ -96,18 +96,24 @@ class IdxDataset:
     max_bytes: int = 64 * 2**20            # refuse downloads larger than this
 
 
+_IDX_FILES = {"train_images": "train-images-idx3-ubyte.gz",      # role -> standard file name
+              "train_labels": "train-labels-idx1-ubyte.gz",
+              "test_images": "t10k-images-idx3-ubyte.gz",
+              "test_labels": "t10k-labels-idx1-ubyte.gz"}
+
+
+def _pinned(*sha256: str) -> dict[str, tuple[str, str]]:
+    """The four standard IDX file names with their SHA-256 sums, in _IDX_FILES order."""
+    pairs = zip(_IDX_FILES.items(), sha256, strict=True)
+    return {role: (name, sha) for (role, name), sha in pairs}
+
+
 MNIST = IdxDataset(
     name="mnist",
-    files={
-        "train_images": ("train-images-idx3-ubyte.gz",
-                         "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-        "train_labels": ("train-labels-idx1-ubyte.gz",
-                         "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-        "test_images": ("t10k-images-idx3-ubyte.gz",
-                        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-        "test_labels": ("t10k-labels-idx1-ubyte.gz",
-                        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
-    },
+    files=_pinned("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                  "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                  "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                  "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
     mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
              "https://storage.googleapis.com/cvdf-datasets/mnist/"),
     system_dirs=("/usr/share/datasets/mnist",),
@@ -116,16 +122,10 @@ MNIST = IdxDataset(
 
 FASHION_MNIST = IdxDataset(
     name="fashion-mnist",
-    files={
-        "train_images": ("train-images-idx3-ubyte.gz",
-                         "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
-        "train_labels": ("train-labels-idx1-ubyte.gz",
-                         "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
-        "test_images": ("t10k-images-idx3-ubyte.gz",
-                        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
-        "test_labels": ("t10k-labels-idx1-ubyte.gz",
-                        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
-    },
+    files=_pinned("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                  "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                  "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                  "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
     mirrors=("https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
              "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
     system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian: apt install dataset-fashion-mnist
