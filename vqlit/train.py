@@ -137,7 +137,7 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-# %% book/chapters/a3_training.md:307
+# %% book/chapters/a3_training.md:309
 _RECIPE = ("batch_size", "lr", "optimizer", "weight_decay", "schedule", "grad_clip", "seed")
 
 
@@ -252,7 +252,7 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     return FitResult(history, step, spent + time.perf_counter() - began, start)
 
 
-# %% book/chapters/a3_training.md:477
+# %% book/chapters/a3_training.md:479
 @dataclass
 class Evaluation:
     psnr: float                          # dB, mean over images, data range 1
@@ -293,7 +293,7 @@ def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000,
                       counts.cpu())
 
 
-# %% book/chapters/a3_training.md:532
+# %% book/chapters/a3_training.md:534
 def results_dir() -> Path:
     """book/results of the checkout we run in (found from the working directory upwards)."""
     here = Path.cwd().resolve()
