@@ -136,3 +136,18 @@ def test_chapter_without_bootstrap_is_an_error(repo):
     (repo / "book" / "chapters" / "02_b.md").write_text(FRONT + "\n# B\n\n" + cell("x = 1"))
     result = export(repo)
     assert result.returncode == 2 and "bootstrap" in result.stderr
+
+
+def test_colab_copy_speaks_plain_markdown(repo):
+    (repo / "book" / "chapters" / "02_b.md").write_text(chapter(
+        cell("#| default_exp gamma"),
+    ).replace("# A chapter\n", "(sec-b)=\n# A chapter\n\nSee {cite}`a2017,b2019`, Eq. {eq}`one`, "
+              "{glue:text}`acc:.1%` and {ref}`sec-b`.\n\n$$\nx = 1\n$$ (one)\n"))
+    assert export(repo).returncode == 0
+    import json
+    cells = json.loads((repo / "book" / "chapters" / "02_b.ipynb").read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "Colab copy of `book/chapters/02_b.md`" in text and "https://example.org/vq/book" in text
+    assert "[a2017, b2019]" in text and "Eq. (one)" in text and "`acc`" in text and "sec-b." in text
+    assert "\\tag{one}" in text and "(sec-b)=" not in text and "{" + "cite}" not in text
+    assert all(c.get("outputs", []) == [] for c in cells if c["cell_type"] == "code")
