@@ -2,8 +2,9 @@
 
 * Chapters run at the smoke scale unless VQLIT_SCALE says otherwise (nbval's kernels inherit it).
 * nbval collects the MyST chapters (book/chapters/*.md) through jupytext; nbval itself only reads
-  .ipynb files, and the .ipynb files beside the chapters are generated copies for Colab, so they are
-  not collected (each chapter runs once).
+  .ipynb files. The .ipynb files beside the chapters are generated copies for Colab and are not
+  collected, so nbval runs each chapter once (tests/test_chapters.py runs each once more through
+  papermill, with injected parameters, and checks the values it glues).
 """
 import json
 import os

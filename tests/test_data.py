@@ -172,6 +172,24 @@ def test_tampered_mirror_is_refused(isolated, monkeypatch):
     assert not any((isolated / "cache").rglob("*.gz"))
 
 
+def test_explicit_download_beats_offline_environment(isolated):
+    server = isolated / "server"
+    write_fake_idx_set(server)
+    spec = IdxDataset(name="toy", mirrors=(server.as_uri() + "/",),
+                      files={role: (name, sha256sum(server / name)) for role, name in FILES.items()})
+    with pytest.raises(DatasetUnavailable, match="unset VQLIT_OFFLINE"):
+        locate_idx(spec)                                   # VQLIT_OFFLINE=1 and no explicit choice
+    assert locate_idx(spec, download_missing=True)[1].startswith("a verified download")
+
+
+def test_home_directory_paths_are_expanded(isolated, monkeypatch):
+    monkeypatch.setenv("HOME", str(isolated / "home"))
+    monkeypatch.setenv("VQLIT_DATA", "~/vqdata")
+    assert data.cache_dir() == isolated / "home" / "vqdata"
+    write_fake_idx_set(isolated / "home" / "mine")
+    assert load_dataset("mnist", root="~/mine", verbose=False).name == "mnist"
+
+
 def test_digits_split_is_fixed_and_disjoint():
     a, b = data.load_digits_tensors(), data.load_digits_tensors()
     assert all(np.array_equal(x, y) for x, y in zip(a, b))

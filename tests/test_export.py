@@ -132,6 +132,13 @@ def test_bootstrap_follows_config(repo):
     assert "git+https://example.org/other/place@main" in (repo / "book" / "chapters" / "01_a.ipynb").read_text()
 
 
+def test_public_names_are_unique_across_modules(repo):
+    (repo / "book" / "chapters" / "02_b.md").write_text(chapter(cell("#| default_exp gamma"),
+                                                                 cell("#| export\ndef one():\n    pass")))
+    result = export(repo)
+    assert result.returncode == 2 and "vqlit.one is defined by both" in result.stderr
+
+
 def test_chapter_without_bootstrap_is_an_error(repo):
     (repo / "book" / "chapters" / "02_b.md").write_text(FRONT + "\n# B\n\n" + cell("x = 1"))
     result = export(repo)

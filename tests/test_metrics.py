@@ -39,9 +39,17 @@ def test_usage_and_histogram():
                                                           rel_tol=1e-6)
 
 
-def test_histogram_rejects_float_indices():
+def test_histogram_rejects_float_and_out_of_range_indices():
     with pytest.raises(ValueError, match="integer"):
         code_histogram(torch.tensor([0.0, 1.0]), 2)
+    for bad in ([0, 4], [-1, 2]):
+        with pytest.raises(ValueError, match=r"in 0\.\.3"):
+            code_histogram(torch.tensor(bad), 4)
+    assert code_histogram(torch.tensor([3, 3, 0]), 4, check=False).tolist() == [1, 0, 0, 2]
+
+
+def test_perplexity_of_a_large_uniform_histogram_does_not_exceed_k():
+    assert perplexity(torch.full((1024,), 7)).item() <= 1024
 
 
 def test_empty_histogram_has_undefined_perplexity():

@@ -55,9 +55,9 @@ def test_stopped_and_resumed_equals_uninterrupted(tmp_path, quantizer_cls, sched
     first = model_with(quantizer_cls)
     calls = {"n": 0}
 
-    def stop(module, args):                 # stop inside step 14, after the step-12 checkpoint
-        calls["n"] += 1
-        if calls["n"] == 14:
+    def stop(module, args):                 # stop inside step 17: after the step-12 checkpoint and
+        calls["n"] += 1                     # the step-15 row, which the resumed run writes again
+        if calls["n"] == 17:
             raise KeyboardInterrupt
     handle = first.register_forward_pre_hook(stop)
     with pytest.raises(KeyboardInterrupt):
@@ -68,7 +68,7 @@ def test_stopped_and_resumed_equals_uninterrupted(tmp_path, quantizer_cls, sched
     assert result.resumed_from == 12 and result.steps == 24
     assert same_weights(whole, resumed)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [5, 10, 15, 20, 24]          # rows after step 12 written once
+    assert [r["step"] for r in rows] == [5, 10, 15, 20, 24]          # the step-15 row written once
     assert [r["step"] for r in result.history] == [5, 10, 15, 20, 24]
 
 
@@ -84,6 +84,16 @@ def test_finished_run_is_not_retrained(tmp_path):
     fit(model_with(VectorQuantizer), IMAGES, config, device="cpu")
     again = fit(model_with(VectorQuantizer), IMAGES, config, device="cpu")
     assert again.resumed_from == 3 and again.steps == 3
+
+
+def test_a_fresh_run_starts_a_fresh_log(tmp_path):
+    config = dict(steps=4, batch_size=16, log_every=2, progress=False, out_dir=str(tmp_path))
+    fit(model_with(VectorQuantizer), IMAGES, TrainConfig(**config), device="cpu")
+    fit(model_with(VectorQuantizer), IMAGES, TrainConfig(**config, resume=False), device="cpu")
+    (tmp_path / "checkpoint.pt").unlink()                            # as after a crash before any
+    fit(model_with(VectorQuantizer), IMAGES, TrainConfig(**config), device="cpu")   # checkpoint
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4]
 
 
 def test_resume_with_a_different_recipe_is_refused(tmp_path):

@@ -54,11 +54,10 @@ def test_distances_are_float32_under_bfloat16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         inside = nearest_code(z, codebook)
         dist = squared_distances(z, codebook)
-    assert torch.equal(inside, nearest_code(z, codebook))
-    assert dist.dtype == torch.bfloat16  # the raw kernel follows autocast ...
-    with torch.autocast("cpu", dtype=torch.bfloat16):
         out = VectorQuantizer(num_codes=256, dim=8)(z)
-    assert out.loss.dtype == torch.float32  # ... the quantizer does not
+    assert torch.equal(inside, nearest_code(z, codebook))
+    assert dist.dtype == torch.float32 and torch.equal(dist, squared_distances(z, codebook))
+    assert out.loss.dtype == torch.float32
 
 
 def test_squared_distances_match_cdist_and_are_nonnegative():
@@ -127,15 +126,25 @@ def test_ema_update_matches_hand_computation():
         assert np.array_equal(out.indices.numpy(), assign)
         np.testing.assert_allclose(ema.codebook.numpy(), codebook, rtol=1e-5, atol=1e-5)
     assert np.allclose(ema.codebook[3].numpy(), [50.0, 50.0])                   # never chosen: unchanged
-    # after the first step (debiased), the used codes are exactly the k-means means up to smoothing
     assert int(ema.ema_steps) == 2
 
 
-def test_ema_first_step_is_a_kmeans_step():
-    ema = EMAVectorQuantizer(num_codes=3, dim=1, decay=0.99, eps=0.0)
+def test_ema_first_step_is_a_kmeans_step_up_to_smoothing():
+    """Debiased counts equal the batch counts, so the smoothing error is eps/n_k, not eps/(0.01 n_k)."""
+    ema = EMAVectorQuantizer(num_codes=3, dim=1, decay=0.99, eps=1e-5)
     ema.codebook.copy_(torch.tensor([[0.0], [10.0], [100.0]]))
-    ema(torch.tensor([[1.0], [3.0], [9.0], [13.0]]))
-    assert torch.allclose(ema.codebook.squeeze(1), torch.tensor([2.0, 11.0, 100.0]))
+    ema(torch.tensor([[1.0], [3.0], [9.0], [13.0]], dtype=torch.float64).float())
+    means = torch.tensor([2.0, 11.0, 100.0])
+    assert torch.allclose(ema.codebook.squeeze(1), means, rtol=2e-5, atol=0)   # without debiasing: 5e-4
+
+
+def test_ema_statistics_stay_float32_in_a_half_precision_module():
+    torch.manual_seed(0)
+    ema = EMAVectorQuantizer(num_codes=64, dim=4, decay=0.9).bfloat16()
+    assert ema.ema_counts.dtype == ema.ema_sums.dtype == ema.codebook.dtype == torch.float32
+    for _ in range(20):
+        ema(torch.randn(4096, 4).bfloat16())
+    assert abs(float(ema.ema_counts.sum()) / (1 - 0.9**20) - 4096) < 1e-2
 
 
 def test_ema_only_updates_in_training_mode_and_state_round_trips():

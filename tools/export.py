@@ -173,7 +173,10 @@ def render_init(rendered: dict[str, str]) -> str:
     table = {}
     for name, source in rendered.items():
         for public in public_names(source):
-            table.setdefault(public, name)
+            if public in table:
+                raise ExportError(f"vqlit.{public} is defined by both vqlit/{table[public]}.py and "
+                                  f"vqlit/{name}.py; public names must be unique across modules")
+            table[public] = name
     rows = "".join(f"    {k!r}: {v!r},\n" for k, v in sorted(table.items()))
     return (
         HEADER.format(source="the module list of book/chapters") + INIT_DOC + "\n"

@@ -139,7 +139,7 @@ IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
 # %% book/chapters/a1_data.md:267
 def cache_dir() -> Path:
     """Where downloads are kept: $VQLIT_DATA, else ~/.cache/vqlit."""
-    return Path(os.environ.get("VQLIT_DATA") or Path.home() / ".cache" / "vqlit")
+    return Path(os.environ.get("VQLIT_DATA") or Path.home() / ".cache" / "vqlit").expanduser()
 
 
 def _offline() -> bool:
@@ -203,10 +203,14 @@ def _complete(spec: IdxDataset, folder: Path) -> dict[str, Path] | None:
 
 
 def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
-               download_missing: bool = True) -> tuple[dict[str, Path], str]:
-    """The files of an IDX data set and a sentence saying where they came from."""
+               download_missing: bool | None = None) -> tuple[dict[str, Path], str]:
+    """The files of an IDX data set and a sentence saying where they came from.
+
+    download_missing: fetch from the mirrors when no local copy is found (None: unless
+    $VQLIT_OFFLINE is set).
+    """
     if root is not None:
-        for folder in _candidates(spec, Path(root)):
+        for folder in _candidates(spec, Path(root).expanduser()):
             if files := _complete(spec, folder):
                 return files, f"the directory {root}"
         raise DatasetUnavailable(
@@ -220,7 +224,7 @@ def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
         if files := _complete(spec, Path(folder)):
             return files, f"the system copy in {folder}"
     errors = []
-    if download_missing and not _offline():
+    if (not _offline()) if download_missing is None else download_missing:   # explicit beats env
         for url in spec.mirrors:
             try:
                 for fname, sha in spec.files.values():
@@ -238,7 +242,7 @@ def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
     raise DatasetUnavailable(f"{spec.name} is not available. Ways to get it: " + "; ".join(ways))
 
 
-# %% book/chapters/a1_data.md:397
+# %% book/chapters/a1_data.md:401
 def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
     """scikit-learn's 8x8 digits as uint8 images (N, 1, 8, 8) in 0..255, split train/test."""
     from sklearn.datasets import load_digits
@@ -252,7 +256,7 @@ def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
     return images[train], labels[train], images[test], labels[test]
 
 
-# %% book/chapters/a1_data.md:419
+# %% book/chapters/a1_data.md:423
 @dataclass
 class ImageData:
     """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
@@ -301,7 +305,7 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     return torch.cat(out)
 
 
-# %% book/chapters/a1_data.md:476
+# %% book/chapters/a1_data.md:480
 DATASETS = ("mnist", "fashion-mnist", "digits")
 
 
@@ -329,6 +333,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
         raise ValueError(f"unknown data set {name!r}; expected one of "
                          f"{', '.join(DATASETS + ('auto',))}")
     root = root if root is not None else os.environ.get("VQLIT_DATA_DIR") or None
+    root = Path(root).expanduser() if root else None
     download = (not _offline()) if download is None else download
     if name == "auto":
         attempts = [(n, False) for n in IDX_DATASETS]                  # local copies first ...
@@ -360,7 +365,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     return data
 
 
-# %% book/chapters/a1_data.md:578
+# %% book/chapters/a1_data.md:583
 class Batcher:
     """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
 

@@ -10,12 +10,21 @@ import torch
 from torch import Tensor
 
 
-# %% book/chapters/01_vq_preliminaries.md:261
-def code_histogram(indices: Tensor, num_codes: int) -> Tensor:
-    """How often each code was chosen: any shape of int64 indices -> (K,) int64."""
+# %% book/chapters/01_vq_preliminaries.md:267
+def code_histogram(indices: Tensor, num_codes: int, *, check: bool = True) -> Tensor:
+    """How often each code was chosen: integer indices of any shape -> (K,) int64.
+
+    check=False skips the range check, which reads the indices on the host; the quantizers'
+    own indices come from an argmin and need no check.
+    """
     if indices.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"expected integer code indices, got {indices.dtype}")
-    return torch.bincount(indices.reshape(-1).long(), minlength=num_codes)
+    flat = indices.reshape(-1).long()                                    # (N,)
+    if check and flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= num_codes):
+        raise ValueError(f"code indices must lie in 0..{num_codes - 1}, got "
+                         f"{int(flat.min())}..{int(flat.max())}")
+    counts = torch.zeros(num_codes, dtype=torch.int64, device=flat.device)
+    return counts.index_add_(0, flat, torch.ones_like(flat))             # (K,); bincount would sync
 
 
 def usage(counts: Tensor) -> Tensor:
@@ -25,13 +34,14 @@ def usage(counts: Tensor) -> Tensor:
 
 def perplexity(counts: Tensor) -> Tensor:
     """exp(entropy) of a code histogram, Eq. (vq-usage): (K,) -> (); NaN for an empty histogram."""
-    p = counts.float() / counts.sum()                           # (K,)
-    return torch.exp(-torch.special.xlogy(p, p).sum())          # xlogy(0, 0) = 0
+    exact = torch.float32 if counts.device.type == "mps" else torch.float64  # so it never tops K
+    p = counts.to(exact) / counts.sum()                                    # (K,)
+    return torch.exp(-torch.special.xlogy(p, p).sum()).float()              # xlogy(0, 0) = 0
 
 
 def codebook_stats(indices: Tensor, num_codes: int) -> dict[str, Tensor]:
     """Usage and perplexity of one batch, as 0-dim tensors (no host synchronisation)."""
-    counts = code_histogram(indices, num_codes)
+    counts = code_histogram(indices, num_codes, check=False)
     return {"usage": usage(counts), "perplexity": perplexity(counts)}
 
 

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a3_training.md:59
+# %% book/chapters/a3_training.md:60
 """The training loop: one dataclass config, device and scale detection, atomic checkpoints, exact
 resume, JSON-lines metrics, whole-test-set evaluation, and results recorded with provenance."""
 from __future__ import annotations
@@ -23,10 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from vqlit.data import Batcher
-from vqlit.metrics import perplexity, psnr, usage
+from vqlit.metrics import code_histogram, perplexity, psnr, usage
 
 
-# %% book/chapters/a3_training.md:113
+# %% book/chapters/a3_training.md:114
 SCALES = ("smoke", "quick", "full")
 
 
@@ -61,7 +61,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# %% book/chapters/a3_training.md:165
+# %% book/chapters/a3_training.md:166
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (the model and the data aside)."""
@@ -70,6 +70,7 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3                  # peak learning rate
     optimizer: str = "adam"           # "adam" | "adamw"
+    eps: float = 1e-8                 # Adam's epsilon (OptVQ uses 1e-7)
     weight_decay: float = 0.0         # on Linear / Conv weights only (not biases, not codebooks)
     schedule: str = "constant"        # "constant" | "onecycle" (cosine, 1 % warm-up, as OptVQ)
     grad_clip: float | None = None    # max global gradient norm
@@ -92,7 +93,7 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
 
-# %% book/chapters/a3_training.md:204
+# %% book/chapters/a3_training.md:206
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(W) with weight decay on Linear/Conv weights only."""
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d)
@@ -103,7 +104,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
     ]
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=config.lr)
+    return cls(groups, lr=config.lr, eps=config.eps)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
@@ -115,7 +116,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-# %% book/chapters/a3_training.md:255
+# %% book/chapters/a3_training.md:257
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """torch.save to a temporary file, fsync, then an atomic rename over `path`."""
     path = Path(path)
@@ -137,8 +138,8 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-# %% book/chapters/a3_training.md:309
-_RECIPE = ("batch_size", "lr", "optimizer", "weight_decay", "schedule", "grad_clip", "seed")
+# %% book/chapters/a3_training.md:311
+_RECIPE = ("batch_size", "lr", "optimizer", "eps", "weight_decay", "schedule", "grad_clip", "seed")
 
 
 @dataclass
@@ -208,6 +209,8 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
         _keep_rows(out / "metrics.jsonl", start)
     else:
         seed_everything(config.seed)
+        if out is not None:
+            _keep_rows(out / "metrics.jsonl", 0)              # a fresh run starts a fresh log
 
     def checkpoint(step: int) -> None:
         save_checkpoint(ckpt, {
@@ -252,7 +255,7 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     return FitResult(history, step, spent + time.perf_counter() - began, start)
 
 
-# %% book/chapters/a3_training.md:479
+# %% book/chapters/a3_training.md:483
 @dataclass
 class Evaluation:
     psnr: float                          # dB, mean over images, data range 1
@@ -267,10 +270,12 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000,
-             device: str | torch.device | None = None) -> Evaluation:
-    """PSNR, MSE and whole-set codebook statistics of an autoencoder on uint8 images."""
-    device = resolve_device(device or next(model.parameters()).device)
+def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Evaluation:
+    """PSNR, MSE and whole-set codebook statistics of an autoencoder on uint8 images.
+
+    Runs on the model's device; the images are moved there one batch at a time.
+    """
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     psnr_sum = mse_sum = 0.0
@@ -282,8 +287,7 @@ def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000,
         psnr_sum += float(psnr(recon, x).sum())
         mse_sum += float((recon - x).square().flatten(1).mean(1).sum())
         if out.quantizer is not None:
-            k = model.quantizer.num_codes
-            hist = torch.bincount(out.quantizer.indices.flatten(), minlength=k)  # (K,)
+            hist = code_histogram(out.quantizer.indices, model.quantizer.num_codes)  # (K,)
             counts = hist if counts is None else counts + hist
     model.train(was_training)
     n = len(images)
@@ -293,7 +297,7 @@ def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000,
                       counts.cpu())
 
 
-# %% book/chapters/a3_training.md:534
+# %% book/chapters/a3_training.md:539
 def results_dir() -> Path:
     """book/results of the checkout we run in (found from the working directory upwards)."""
     here = Path.cwd().resolve()

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vqlit.metrics import codebook_stats
+from vqlit.metrics import code_histogram, codebook_stats
 
 
 def _compute_dtype(x: Tensor) -> torch.dtype:
@@ -22,18 +22,24 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 
 
 def squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
-    """All squared distances ||z_i - e_k||^2, Eq. (vq-expand): (N, d), (K, d) -> (N, K)."""
-    z2 = z.square().sum(1, keepdim=True)                        # (N, 1)
-    e2 = codebook.square().sum(1)                               # (K,)
-    d = torch.addmm(z2 + e2, z, codebook.T, alpha=-2.0)         # (N, K) = |z|^2 + |e|^2 - 2 z e^T
-    return d.clamp_min_(0.0)
+    """All squared distances ||z_i - e_k||^2, Eq. (vq-expand): (N, d), (K, d) -> (N, K).
+
+    In float32 (float64 stays float64) whatever the autocast state.
+    """
+    with torch.autocast(z.device.type, enabled=False):
+        dtype = _compute_dtype(z)
+        z, codebook = z.to(dtype), codebook.to(dtype)
+        z2 = z.square().sum(1, keepdim=True)                    # (N, 1)
+        e2 = codebook.square().sum(1)                           # (K,)
+        d = torch.addmm(z2 + e2, z, codebook.T, alpha=-2.0)     # (N, K) = |z|^2 + |e|^2 - 2 z e^T
+        return d.clamp_min_(0.0)
 
 
 def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> Tensor:
     """argmin_k ||z_i - e_k||^2, Eq. (vq-nearest): (N, d), (K, d) -> (N,) int64.
 
     Computed in float32 (float64 stays float64) whatever the autocast state, over blocks of rows
-    so that no more than `max_elements` distances exist at once.
+    so that no more than `max_elements` scores exist at once.
     """
     with torch.autocast(z.device.type, enabled=False):
         dtype = _compute_dtype(z)
@@ -41,17 +47,17 @@ def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> T
         e2 = codebook.square().sum(1)                                    # (K,)
         rows = max(1, max_elements // codebook.shape[0])
         # |z|^2 is constant along a row: argmin_k |e_k|^2 - 2 z.e_k, Eq. (vq-expand)
-        scores = (torch.addmm(e2, b, codebook.T, alpha=-2.0) for b in z.split(rows))  # (n, K)
-        return torch.cat([s.argmin(1) for s in scores])                             # (N,)
+        return torch.cat([torch.addmm(e2, b, codebook.T, alpha=-2.0).argmin(1)  # (n, K) -> (n,)
+                          for b in z.split(rows)])                             # (N,)
 
 
-# %% book/chapters/01_vq_preliminaries.md:348
+# %% book/chapters/01_vq_preliminaries.md:364
 def straight_through(z: Tensor, codes: Tensor) -> Tensor:
     """Eq. (ste): the value of `codes`, the gradient of `z`. Exact: sg[e] + (z - sg[z])."""
     return codes.detach() + (z - z.detach())
 
 
-# %% book/chapters/01_vq_preliminaries.md:431
+# %% book/chapters/01_vq_preliminaries.md:448
 class QuantizerOutput(NamedTuple):
     """What every vqlit quantizer returns."""
 
@@ -138,7 +144,7 @@ class VectorQuantizer(Quantizer):
                                loss, codebook_stats(indices, self.num_codes))
 
 
-# %% book/chapters/01_vq_preliminaries.md:591
+# %% book/chapters/01_vq_preliminaries.md:613
 class EMAVectorQuantizer(Quantizer):
     """Nearest-code quantizer whose codebook follows EMA k-means, Eqs. (ema-update), (ema-laplace).
 
@@ -165,7 +171,7 @@ class EMAVectorQuantizer(Quantizer):
     def ema_update(self, z: Tensor, indices: Tensor) -> None:
         """One EMA k-means step from features z (N, d) and their code indices (N,)."""
         z = z.to(self.ema_sums.dtype)
-        n = torch.bincount(indices, minlength=self.num_codes).to(z.dtype)          # (K,)   n_k
+        n = code_histogram(indices, self.num_codes, check=False).to(z.dtype)      # (K,)   n_k
         s = torch.zeros_like(self.ema_sums).index_add_(0, indices, z)              # (K, d) s_k
         self.ema_counts.mul_(self.decay).add_(n, alpha=1 - self.decay)          # Eq. (ema-update)
         self.ema_sums.mul_(self.decay).add_(s, alpha=1 - self.decay)
@@ -177,6 +183,16 @@ class EMAVectorQuantizer(Quantizer):
         # ^ Eq. (ema-laplace)
         updated = sums / smoothed[:, None]                                         # (K, d)
         self.codebook.copy_(torch.where((counts > 0)[:, None], updated, self.codebook))
+
+    def _apply(self, fn, recurse=True):
+        """Keep the codebook and the EMA statistics in float32 under .half() or .to(bfloat16)."""
+        kept = {name: getattr(self, name) for name in ("codebook", "ema_counts", "ema_sums")}
+        super()._apply(fn, recurse)
+        for name, old in kept.items():
+            new = getattr(self, name)
+            if new.dtype in (torch.float16, torch.bfloat16):
+                setattr(self, name, old.to(new.device))                       # full precision kept
+        return self
 
     def forward(self, z: Tensor) -> QuantizerOutput:
         self.check(z)
