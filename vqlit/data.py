@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-# %% book/chapters/a1_data.md:118
+# %% book/chapters/a1_data.md:114
 class DataError(ValueError):
     """A data file is corrupted, truncated, of the wrong kind, or fails its checksum."""
 
@@ -83,7 +83,7 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     return path
 
 
-# %% book/chapters/a1_data.md:209
+# %% book/chapters/a1_data.md:205
 @dataclass(frozen=True)
 class IdxDataset:
     """An IDX data set: its files with their pinned SHA-256 sums, mirrors and known local homes."""
@@ -136,7 +136,7 @@ FASHION_MNIST = IdxDataset(
 IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
 
 
-# %% book/chapters/a1_data.md:267
+# %% book/chapters/a1_data.md:263
 def cache_dir() -> Path:
     """Where downloads are kept: $VQLIT_DATA, else ~/.cache/vqlit."""
     return Path(os.environ.get("VQLIT_DATA") or Path.home() / ".cache" / "vqlit").expanduser()
@@ -184,7 +184,7 @@ def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2
         part.unlink(missing_ok=True)
 
 
-# %% book/chapters/a1_data.md:335
+# %% book/chapters/a1_data.md:331
 def _candidates(spec: IdxDataset, root: Path) -> list[Path]:
     torchvision_name = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}.get(spec.name, spec.name)
     return [root, root / spec.name, root / torchvision_name / "raw"]
@@ -242,7 +242,7 @@ def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
     raise DatasetUnavailable(f"{spec.name} is not available. Ways to get it: " + "; ".join(ways))
 
 
-# %% book/chapters/a1_data.md:401
+# %% book/chapters/a1_data.md:397
 def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
     """scikit-learn's 8x8 digits as uint8 images (N, 1, 8, 8) in 0..255, split train/test."""
     from sklearn.datasets import load_digits
@@ -256,7 +256,7 @@ def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
     return images[train], labels[train], images[test], labels[test]
 
 
-# %% book/chapters/a1_data.md:423
+# %% book/chapters/a1_data.md:419
 @dataclass
 class ImageData:
     """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
@@ -305,7 +305,7 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     return torch.cat(out)
 
 
-# %% book/chapters/a1_data.md:480
+# %% book/chapters/a1_data.md:476
 DATASETS = ("mnist", "fashion-mnist", "digits")
 
 
@@ -365,7 +365,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     return data
 
 
-# %% book/chapters/a1_data.md:583
+# %% book/chapters/a1_data.md:579
 class Batcher:
     """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
 

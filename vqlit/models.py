@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 
-# %% book/chapters/a2_models.md:98
+# %% book/chapters/a2_models.md:96
 class SmallCNNEncoder(nn.Sequential):
     """OptVQ's appendix-B encoder: (B, C, 32, 32) -> (B, code_dim, 8, 8)."""
 
@@ -45,7 +45,7 @@ class SmallCNNDecoder(nn.Sequential):
         )
 
 
-# %% book/chapters/a2_models.md:138
+# %% book/chapters/a2_models.md:136
 class MLPEncoder(nn.Module):
     """Wu & Flierl's encoder D-500-500-2000-d: (B, C, H, W) -> (B, d)."""
 
@@ -80,7 +80,7 @@ class MLPDecoder(nn.Module):
         return torch.sigmoid(self.net(z)).view(-1, *self.image_shape)   # (B, C, H, W)
 
 
-# %% book/chapters/a2_models.md:195
+# %% book/chapters/a2_models.md:193
 class AutoEncoderOutput(NamedTuple):
     reconstruction: Tensor        # (B, C, H, W), in the data's units ([0, 1] for images)
     latents: Tensor               # encoder output, channels-last: (B, h, w, d) or (B, d)

@@ -26,7 +26,7 @@ from vqlit.data import Batcher
 from vqlit.metrics import code_histogram, perplexity, psnr, usage
 
 
-# %% book/chapters/a3_training.md:114
+# %% book/chapters/a3_training.md:111
 SCALES = ("smoke", "quick", "full")
 
 
@@ -61,7 +61,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# %% book/chapters/a3_training.md:166
+# %% book/chapters/a3_training.md:163
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (the model and the data aside)."""
@@ -93,7 +93,7 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
 
-# %% book/chapters/a3_training.md:206
+# %% book/chapters/a3_training.md:203
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(W) with weight decay on Linear/Conv weights only."""
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d)
@@ -116,7 +116,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-# %% book/chapters/a3_training.md:257
+# %% book/chapters/a3_training.md:254
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """torch.save to a temporary file, fsync, then an atomic rename over `path`."""
     path = Path(path)
@@ -138,7 +138,7 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-# %% book/chapters/a3_training.md:311
+# %% book/chapters/a3_training.md:308
 _RECIPE = ("batch_size", "lr", "optimizer", "eps", "weight_decay", "schedule", "grad_clip", "seed")
 
 
@@ -255,7 +255,7 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     return FitResult(history, step, spent + time.perf_counter() - began, start)
 
 
-# %% book/chapters/a3_training.md:483
+# %% book/chapters/a3_training.md:480
 @dataclass
 class Evaluation:
     psnr: float                          # dB, mean over images, data range 1
@@ -297,7 +297,7 @@ def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Eva
                       counts.cpu())
 
 
-# %% book/chapters/a3_training.md:539
+# %% book/chapters/a3_training.md:536
 def results_dir() -> Path:
     """book/results of the checkout we run in (found from the working directory upwards)."""
     here = Path.cwd().resolve()
