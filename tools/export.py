@@ -297,16 +297,16 @@ def stale(files: dict[Path, str]) -> list[str]:
         elif target.read_text(encoding="utf-8") != content:
             what = "bootstrap cell differs from _config.yml" if path.suffix == ".md" else "is stale"
             problems.append(f"{path} {what}")
-    owned = {p for p in files if p.parent == PACKAGE}
-    for extra in sorted((ROOT / PACKAGE).glob("*.py")):
-        if extra.relative_to(ROOT) not in owned:
-            problems.append(f"{extra.relative_to(ROOT)} is not exported by any chapter "
-                            "(vqlit/ holds generated files only)")
-    owned_nb = {p for p in files if p.suffix == ".ipynb"}
-    for extra in sorted((ROOT / CHAPTERS).glob("*.ipynb")):
-        if extra.relative_to(ROOT) not in owned_nb:
-            problems.append(f"{extra.relative_to(ROOT)} has no chapter")
+    for extra in unowned(files):
+        problems.append(f"{extra} is not exported by any chapter (vqlit/ holds generated files only)"
+                        if extra.suffix == ".py" else f"{extra} has no chapter")
     return problems
+
+
+def unowned(files: dict[Path, str]) -> list[Path]:
+    """Files in the exporter's territory (vqlit/*.py, book/chapters/*.ipynb) that no chapter makes."""
+    found = sorted((ROOT / PACKAGE).glob("*.py")) + sorted((ROOT / CHAPTERS).glob("*.ipynb"))
+    return [p.relative_to(ROOT) for p in found if p.relative_to(ROOT) not in files]
 
 
 def write(files: dict[Path, str]) -> list[Path]:
@@ -317,11 +317,9 @@ def write(files: dict[Path, str]) -> list[Path]:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content, encoding="utf-8")
             changed.append(path)
-    owned = set(files)
-    for extra in list((ROOT / PACKAGE).glob("*.py")) + list((ROOT / CHAPTERS).glob("*.ipynb")):
-        if extra.relative_to(ROOT) not in owned:
-            extra.unlink()
-            changed.append(extra.relative_to(ROOT))
+    for extra in unowned(files):
+        (ROOT / extra).unlink()
+        changed.append(extra)
     return changed
 
 
