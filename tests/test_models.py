@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from vqlit.models import (AutoEncoder, MLPDecoder, MLPEncoder, SmallCNNDecoder, SmallCNNEncoder,
+                          residual_autoencoder,
                           mlp_autoencoder, small_cnn_autoencoder)
 from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
 
@@ -70,3 +71,19 @@ def test_quantizer_weight():
 def test_recon_loss_is_checked():
     with pytest.raises(ValueError, match="recon_loss"):
         AutoEncoder(encoder=nn.Identity(), decoder=nn.Identity(), recon_loss="ssim")
+
+
+def test_residual_autoencoder_matches_the_official_layout():
+    model = residual_autoencoder(VectorQuantizer(num_codes=512, dim=64), channels=3)
+    x = torch.rand(2, 3, 32, 32)
+    out = model(x)
+    assert out.latents.shape == (2, 8, 8, 64) and out.reconstruction.shape == x.shape
+    stack = model.encoder[5]
+    assert stack.layers[0] is stack.layers[1]                  # one layer applied twice (official)
+    convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 128, 128, 32, 128, 64]
+    assert all(c.bias is None for c in stack.modules() if isinstance(c, torch.nn.Conv2d))
+    separate = residual_autoencoder(shared=False, channels=1)
+    assert separate.encoder[5].layers[0] is not separate.encoder[5].layers[1]
+    model.loss(x)[0].backward()
+    assert all(p.grad is not None for p in model.parameters())

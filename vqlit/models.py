@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a2_models.md:58
+# %% book/chapters/a2_models.md:60
 """The papers' backbones (OptVQ's small CNN, Wu & Flierl's MLP) and an autoencoder around them."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 
-# %% book/chapters/a2_models.md:96
+# %% book/chapters/a2_models.md:98
 class SmallCNNEncoder(nn.Sequential):
     """OptVQ's appendix-B encoder: (B, C, 32, 32) -> (B, code_dim, 8, 8)."""
 
@@ -45,7 +45,7 @@ class SmallCNNDecoder(nn.Sequential):
         )
 
 
-# %% book/chapters/a2_models.md:136
+# %% book/chapters/a2_models.md:138
 class MLPEncoder(nn.Module):
     """Wu & Flierl's encoder D-500-500-2000-d: (B, C, H, W) -> (B, d)."""
 
@@ -80,7 +80,50 @@ class MLPDecoder(nn.Module):
         return torch.sigmoid(self.net(z)).view(-1, *self.image_shape)   # (B, C, H, W)
 
 
-# %% book/chapters/a2_models.md:193
+# %% book/chapters/a2_models.md:194
+class ResidualStack(nn.Module):
+    """n residual layers, Eq. (residual-layer), then a ReLU; the official code shares one layer."""
+
+    def __init__(self, *, channels: int = 128, hidden: int = 32, layers: int = 2,
+                 shared: bool = True):
+        super().__init__()
+        make = lambda: nn.Sequential(nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1, bias=False),
+                                     nn.ReLU(), nn.Conv2d(hidden, channels, 1, bias=False))
+        one = make()
+        self.layers = nn.ModuleList([one] * layers if shared else [make() for _ in range(layers)])
+
+    def forward(self, h: Tensor) -> Tensor:                # (B, channels, h, w) -> same
+        for layer in self.layers:
+            h = h + layer(h)                               # Eq. (residual-layer)
+        return torch.relu(h)
+
+
+class ResidualEncoder(nn.Sequential):
+    """32x32 images -> (B, code_dim, 8, 8): VQ-WAE's net_32 encoder."""
+
+    def __init__(self, *, in_channels: int = 3, code_dim: int = 64, channels: int = 128,
+                 layers: int = 2, shared: bool = True):
+        super().__init__(
+            nn.Conv2d(in_channels, channels // 2, 4, stride=2, padding=1), nn.ReLU(),  # 32 -> 16
+            nn.Conv2d(channels // 2, channels, 4, stride=2, padding=1), nn.ReLU(),     # 16 -> 8
+            nn.Conv2d(channels, channels, 3, padding=1),
+            ResidualStack(channels=channels, layers=layers, shared=shared),
+            nn.Conv2d(channels, code_dim, 1))                                         # (B, d, 8, 8)
+
+
+class ResidualDecoder(nn.Sequential):
+    """(B, code_dim, 8, 8) -> 32x32 images, no output activation: VQ-WAE's net_32 decoder."""
+
+    def __init__(self, *, out_channels: int = 3, code_dim: int = 64, channels: int = 128,
+                 layers: int = 2, shared: bool = True):
+        super().__init__(
+            nn.ConvTranspose2d(code_dim, channels, 3, padding=1),
+            ResidualStack(channels=channels, layers=layers, shared=shared),
+            nn.ConvTranspose2d(channels, channels // 2, 4, stride=2, padding=1), nn.ReLU(),  # 8->16
+            nn.ConvTranspose2d(channels // 2, out_channels, 4, stride=2, padding=1))         # 16->32
+
+
+# %% book/chapters/a2_models.md:259
 class AutoEncoderOutput(NamedTuple):
     reconstruction: Tensor        # (B, C, H, W), in the data's units ([0, 1] for images)
     latents: Tensor               # encoder output, channels-last: (B, h, w, d) or (B, d)
@@ -148,5 +191,15 @@ def mlp_autoencoder(quantizer: nn.Module | None = None, *, image_shape=(1, 28, 2
                        decoder=MLPDecoder(image_shape=image_shape, latent_dim=latent_dim),
                        quantizer=quantizer, quantizer_weight=quantizer_weight)
 
+def residual_autoencoder(quantizer: nn.Module | None = None, *, channels: int = 3,
+                         code_dim: int = 64, quantizer_weight: float = 1.0,
+                         shared: bool = True) -> AutoEncoder:
+    """VQ-WAE / SQ-VAE's 32x32 autoencoder: images in [0, 1], 8x8 latents of code_dim, MSE loss."""
+    return AutoEncoder(encoder=ResidualEncoder(in_channels=channels, code_dim=code_dim,
+                                               shared=shared),
+                       decoder=ResidualDecoder(out_channels=channels, code_dim=code_dim,
+                                               shared=shared),
+                       quantizer=quantizer, quantizer_weight=quantizer_weight)
 
-__all__ = ['SmallCNNEncoder', 'SmallCNNDecoder', 'MLPEncoder', 'MLPDecoder', 'AutoEncoderOutput', 'AutoEncoder', 'small_cnn_autoencoder', 'mlp_autoencoder']
+
+__all__ = ['SmallCNNEncoder', 'SmallCNNDecoder', 'MLPEncoder', 'MLPDecoder', 'ResidualStack', 'ResidualEncoder', 'ResidualDecoder', 'AutoEncoderOutput', 'AutoEncoder', 'small_cnn_autoencoder', 'mlp_autoencoder', 'residual_autoencoder']
