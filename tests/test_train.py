@@ -9,7 +9,7 @@ import torch
 from vqlit.data import load_dataset
 from vqlit.models import small_cnn_autoencoder
 from vqlit.train import (TrainConfig, evaluate, fit, load_checkpoint, load_result, record_result,
-                         resolve_device, resolve_scale, save_checkpoint)
+                         perceptual_metrics, resolve_device, resolve_scale, save_checkpoint, ssim)
 from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
 
 IMAGES = load_dataset("digits", image_size=16, verbose=False).train_images[:256]   # (256, 1, 16, 16) uint8
@@ -131,3 +131,37 @@ def test_record_and_load_result(tmp_path):
     assert prov["scale"] == "smoke" and prov["wall_time_s"] == 1.5
     assert {"commit", "device", "torch", "python", "date"} <= set(prov)
     assert load_result("demo", tmp_path) == record and load_result("absent", tmp_path) is None
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ssim_matches_scikit_image(channels):
+    metrics = pytest.importorskip("skimage.metrics")
+    g = torch.Generator().manual_seed(channels)
+    x = torch.rand(3, channels, 32, 32, generator=g)
+    y = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    ours = ssim(x, y)
+    for i in range(3):
+        ref = metrics.structural_similarity(
+            x[i].permute(1, 2, 0).numpy(), y[i].permute(1, 2, 0).numpy(), data_range=1.0,
+            gaussian_weights=True, sigma=1.5, use_sample_covariance=False, channel_axis=2)
+        assert abs(float(ours[i]) - ref) < 1e-4
+
+
+def test_ssim_rejects_mismatched_batches():
+    with pytest.raises(ValueError, match="one shape"):
+        ssim(torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 9))
+
+
+def test_perceptual_metrics_explain_what_is_missing(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_perceptual(name, *args, **kwargs):
+        if name.split(".")[0] in ("lpips", "torchmetrics"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_perceptual)
+    model = small_cnn_autoencoder(VectorQuantizer(num_codes=8, dim=8))
+    metrics, notes = perceptual_metrics(model, torch.randint(0, 256, (4, 1, 32, 32), dtype=torch.uint8))
+    assert metrics == {} and len(notes) == 2
+    assert "LPIPS not computed" in notes[0] and "lpips" in notes[0] and "rFID not computed" in notes[1]

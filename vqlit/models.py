@@ -87,8 +87,9 @@ class ResidualStack(nn.Module):
     def __init__(self, *, channels: int = 128, hidden: int = 32, layers: int = 2,
                  shared: bool = True):
         super().__init__()
-        make = lambda: nn.Sequential(nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1, bias=False),
-                                     nn.ReLU(), nn.Conv2d(hidden, channels, 1, bias=False))
+        make = lambda: nn.Sequential(
+            nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1, bias=False),
+            nn.ReLU(), nn.Conv2d(hidden, channels, 1, bias=False))
         one = make()
         self.layers = nn.ModuleList([one] * layers if shared else [make() for _ in range(layers)])
 
@@ -120,10 +121,10 @@ class ResidualDecoder(nn.Sequential):
             nn.ConvTranspose2d(code_dim, channels, 3, padding=1),
             ResidualStack(channels=channels, layers=layers, shared=shared),
             nn.ConvTranspose2d(channels, channels // 2, 4, stride=2, padding=1), nn.ReLU(),  # 8->16
-            nn.ConvTranspose2d(channels // 2, out_channels, 4, stride=2, padding=1))         # 16->32
+            nn.ConvTranspose2d(channels // 2, out_channels, 4, stride=2, padding=1))   # 16->32
 
 
-# %% book/chapters/a2_models.md:259
+# %% book/chapters/a2_models.md:260
 class AutoEncoderOutput(NamedTuple):
     reconstruction: Tensor        # (B, C, H, W), in the data's units ([0, 1] for images)
     latents: Tensor               # encoder output, channels-last: (B, h, w, d) or (B, d)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import random
@@ -20,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vqlit.data import Batcher
 from vqlit.metrics import code_histogram, perplexity, psnr, usage
 
 
-# %% book/chapters/a3_training.md:111
+# %% book/chapters/a3_training.md:113
 SCALES = ("smoke", "quick", "full")
 
 
@@ -54,6 +56,36 @@ def resolve_scale(scale: str = "auto", device: str | torch.device = "auto") -> s
     return scale
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" -> "bf16" on CUDA (the networks in bfloat16; quantizers keep float32), else "fp32"."""
+    if precision == "auto":
+        return "bf16" if torch.device(device).type == "cuda" else "fp32"
+    return precision
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size) of the default process group; (0, 1) when there is none."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: str | torch.device = "auto") -> torch.device:
+    """Join the process group that torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK), if any.
+
+    Returns this process's device: cuda:LOCAL_RANK on GPUs (NCCL), the CPU otherwise (gloo).
+    """
+    dev = resolve_device(device)
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return dev
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return dev
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (every device)."""
     random.seed(seed)
@@ -61,7 +93,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# %% book/chapters/a3_training.md:163
+# %% book/chapters/a3_training.md:195
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (the model and the data aside)."""
@@ -80,6 +112,8 @@ class TrainConfig:
     out_dir: str | None = None        # where checkpoint.pt and metrics.jsonl go; None: keep nothing
     resume: bool = True               # continue from out_dir/checkpoint.pt if it exists
     progress: bool = True             # a tqdm progress bar
+    precision: str = "auto"           # "auto" (bf16 on CUDA, else fp32) | "bf16" | "fp32"
+    compile: bool = False             # torch.compile the step (worth it for long GPU runs)
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "adamw"):
@@ -91,9 +125,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
 
 
-# %% book/chapters/a3_training.md:203
+# %% book/chapters/a3_training.md:239
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(W) with weight decay on Linear/Conv weights only."""
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d)
@@ -116,7 +152,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-# %% book/chapters/a3_training.md:254
+# %% book/chapters/a3_training.md:290
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """torch.save to a temporary file, fsync, then an atomic rename over `path`."""
     path = Path(path)
@@ -138,7 +174,7 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-# %% book/chapters/a3_training.md:308
+# %% book/chapters/a3_training.md:361
 _RECIPE = ("batch_size", "lr", "optimizer", "eps", "weight_decay", "schedule", "grad_clip", "seed")
 
 
@@ -173,20 +209,49 @@ def _keep_rows(path: Path, last_step: int) -> None:
         os.replace(tmp, path)
 
 
+class _StepLoss(nn.Module):
+    """model.loss as a forward pass, so that DDP's gradient hooks and torch.compile see it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor):
+        return self.model.loss(x)
+
+
+def _quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
+    """Turn off the per-step NaN checks (a host sync each) of the quantizers inside `model`."""
+    quieted = [m for m in model.modules() if getattr(m, "check_finite", False) is True]
+    for m in quieted:
+        m.check_finite = False
+    return quieted
+
+
 def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
         device: str | torch.device = "auto") -> FitResult:
-    """Train `model` on uint8 images (N, C, H, W); resumable from config.out_dir."""
+    """Train `model` on uint8 images (N, C, H, W); resumable from config.out_dir.
+
+    Under torchrun (an initialised process group) every process trains a slice of each batch in
+    DistributedDataParallel; rank 0 writes the logs and checkpoints.
+    """
     from tqdm.auto import tqdm
 
     config = config or TrainConfig()
     device = resolve_device(device)
+    rank, world = distributed()
+    if config.batch_size % world:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by the {world} "
+                         "processes")
+    bf16 = resolve_precision(config.precision, device) == "bf16"
     model.to(device)
     batcher = Batcher(images.to(device), config.batch_size, seed=config.seed)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config)
     out = Path(config.out_dir) if config.out_dir else None
     ckpt = out / "checkpoint.pt" if out else None
-    if out is not None:
+    writer = out is not None and rank == 0
+    if writer:
         out.mkdir(parents=True, exist_ok=True)
     history, start, spent, sums, count = [], 0, 0.0, {}, 0
 
@@ -206,60 +271,114 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
         _set_rng_state(state["rng"], device)
         history, start, spent = state["history"], state["step"], state["wall_time"]
         sums, count = state["window"]["sums"], state["window"]["count"]
-        _keep_rows(out / "metrics.jsonl", start)
+        if writer:
+            _keep_rows(out / "metrics.jsonl", start)
     else:
         seed_everything(config.seed)
-        if out is not None:
+        if writer:
             _keep_rows(out / "metrics.jsonl", 0)              # a fresh run starts a fresh log
 
     def checkpoint(step: int) -> None:
-        save_checkpoint(ckpt, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "batcher": batcher.state_dict(), "rng": _rng_state(device), "step": step,
-            "history": history, "wall_time": spent + time.perf_counter() - began,
-            "window": {"sums": sums, "count": count}, "config": dataclasses.asdict(config)})
+        if writer:
+            save_checkpoint(ckpt, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "batcher": batcher.state_dict(), "rng": _rng_state(device), "step": step,
+                "history": history, "wall_time": spent + time.perf_counter() - began,
+                "window": {"sums": sums, "count": count}, "config": dataclasses.asdict(config)})
+        if world > 1:
+            torch.distributed.barrier()                   # nobody runs ahead of the checkpoint
 
+    step_loss = _StepLoss(model)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        ids = [device.index] if device.type == "cuda" else None
+        step_loss = DistributedDataParallel(step_loss, device_ids=ids, broadcast_buffers=False)
+    if config.compile:
+        step_loss = torch.compile(step_loss)
+    quieted = _quiet_finite_checks(model) if device.type == "cuda" else []
     model.train()
     began = time.perf_counter()
     step = start
-    with tqdm(total=config.steps, initial=start, disable=not config.progress, desc="training",
-              dynamic_ncols=True) as bar:
-        for step in range(start + 1, config.steps + 1):
-            loss, logs = model.loss(batcher.next())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            for k, v in logs.items():                                   # stays on the device
-                sums[k] = sums[k] + v if k in sums else v.clone()
-            count += 1
-            if step % config.log_every == 0 or step == config.steps:
-                row = {"step": step, **{k: float(v) / count for k, v in sums.items()},   # one sync
-                       "lr": optimizer.param_groups[0]["lr"],
-                       "time": round(spent + time.perf_counter() - began, 3)}
-                history.append(row)
-                sums, count = {}, 0
-                if out is not None:
-                    with open(out / "metrics.jsonl", "a") as f:
-                        f.write(json.dumps(row) + "\n")
-                bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "usage") if k in row})
-            if ckpt is not None and config.checkpoint_every and step % config.checkpoint_every == 0:
-                checkpoint(step)
-            bar.update(1)
-    if ckpt is not None and step > start:
-        checkpoint(step)
+    try:
+        with tqdm(total=config.steps, initial=start, disable=not config.progress or rank > 0,
+                  desc="training", dynamic_ncols=True) as bar:
+            for step in range(start + 1, config.steps + 1):
+                x = batcher.next()                                       # (B, C, H, W)
+                if world > 1:
+                    x = x.chunk(world)[rank]                             # (B / world, C, H, W)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss, logs = step_loss(x)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                for k, v in logs.items():                                # stays on the device
+                    v = v.detach().float()
+                    sums[k] = sums[k] + v if k in sums else v.clone()
+                count += 1
+                if step % config.log_every == 0 or step == config.steps:
+                    values = torch.stack(list(sums.values())) / count    # (logs,)
+                    if world > 1:
+                        torch.distributed.all_reduce(values)
+                        values /= world
+                    row = {"step": step, **dict(zip(sums, values.tolist())),   # one host sync
+                           "lr": optimizer.param_groups[0]["lr"],
+                           "time": round(spent + time.perf_counter() - began, 3)}
+                    if not math.isfinite(row.get("loss", 0.0)):
+                        raise FloatingPointError(
+                            f"the loss is {row['loss']} in the window ending at step {step}; "
+                            "lower the learning rate or check the data")
+                    history.append(row)
+                    sums, count = {}, 0
+                    if writer:
+                        with open(out / "metrics.jsonl", "a") as f:
+                            f.write(json.dumps(row) + "\n")
+                    bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "usage") if k in row})
+                every = config.checkpoint_every
+                if ckpt is not None and every and step % every == 0:
+                    checkpoint(step)
+                bar.update(1)
+        if ckpt is not None and step > start:
+            checkpoint(step)
+    finally:
+        for m in quieted:
+            m.check_finite = True
     return FitResult(history, step, spent + time.perf_counter() - began, start)
 
 
-# %% book/chapters/a3_training.md:480
+# %% book/chapters/a3_training.md:612
+def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
+         sigma: float = 1.5) -> Tensor:
+    """Mean SSIM per image, Eq. (ssim): (B, C, H, W) -> (B,); Gaussian window, valid region."""
+    if x.shape != y.shape or x.ndim != 4:
+        raise ValueError(f"expected two image batches (B, C, H, W) of one shape, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    size = min(window, x.shape[-2], x.shape[-1])
+    size -= 1 - size % 2                                           # the largest odd size that fits
+    dtype = torch.float32 if x.device.type == "mps" else torch.float64   # variances cancel
+    t = torch.arange(size, dtype=dtype, device=x.device) - (size - 1) / 2              # (s,)
+    g = torch.exp(-t.square() / (2 * sigma**2))
+    g = g / g.sum()                                                                    # (s,)
+    channels = x.shape[1]
+    kernel = (g[:, None] * g[None, :]).expand(channels, 1, size, size)           # (C, 1, s, s)
+    blur = lambda im: F.conv2d(im, kernel, groups=channels)        # (B, C, H-s+1, W-s+1)
+    x, y = x.to(dtype), y.to(dtype)
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1).float()                                   # (B,), Eq. (ssim)
+
+
 @dataclass
 class Evaluation:
     psnr: float                          # dB, mean over images, data range 1
     mse: float                           # mean squared error per pixel, in [0, 1] units
+    ssim: float                          # Eq. (ssim), mean over images
     usage: float | None = None           # fraction of codes chosen at least once
     perplexity: float | None = None      # exp(entropy) of the code histogram
     counts: Tensor | None = field(default=None, repr=False)   # (K,) how often each code was chosen
@@ -271,14 +390,14 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Evaluation:
-    """PSNR, MSE and whole-set codebook statistics of an autoencoder on uint8 images.
+    """PSNR, MSE, SSIM and whole-set codebook statistics of an autoencoder on uint8 images.
 
     Runs on the model's device; the images are moved there one batch at a time.
     """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    psnr_sum = mse_sum = 0.0
+    psnr_sum = mse_sum = ssim_sum = 0.0
     counts = None
     for block in images.split(batch_size):
         x = block.to(device).float() / 255                                      # (b, C, H, W)
@@ -286,18 +405,53 @@ def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Eva
         recon = out.reconstruction.float().clamp(0, 1)
         psnr_sum += float(psnr(recon, x).sum())
         mse_sum += float((recon - x).square().flatten(1).mean(1).sum())
+        ssim_sum += float(ssim(recon, x).sum())
         if out.quantizer is not None:
             hist = code_histogram(out.quantizer.indices, model.quantizer.num_codes)  # (K,)
             counts = hist if counts is None else counts + hist
     model.train(was_training)
     n = len(images)
     if counts is None:
-        return Evaluation(psnr_sum / n, mse_sum / n)
-    return Evaluation(psnr_sum / n, mse_sum / n, float(usage(counts)), float(perplexity(counts)),
-                      counts.cpu())
+        return Evaluation(psnr_sum / n, mse_sum / n, ssim_sum / n)
+    return Evaluation(psnr_sum / n, mse_sum / n, ssim_sum / n, float(usage(counts)),
+                      float(perplexity(counts)), counts.cpu())
 
 
-# %% book/chapters/a3_training.md:536
+@torch.no_grad()
+def perceptual_metrics(model: nn.Module, images: Tensor, *,
+                       batch_size: int = 250) -> tuple[dict[str, float], list[str]]:
+    """LPIPS (AlexNet) and rFID (Inception) where their packages and weights are available.
+
+    Returns the metrics computed and, for each one that was not, a sentence saying why.
+    """
+    device = next(model.parameters()).device
+    metrics, notes = {}, []
+    batches = [b.to(device).float() / 255 for b in images.split(batch_size)]   # (b, C, H, W) each
+    rgb = lambda t: t.expand(-1, 3, -1, -1)                                  # grey -> 3 channels
+    model.eval()
+    try:
+        import lpips
+        net = lpips.LPIPS(net="alex", verbose=False).to(device)
+        total = sum(float(net(rgb(model(x).reconstruction.float().clamp(0, 1)), rgb(x),
+                              normalize=True).sum()) for x in batches)
+        metrics["lpips"] = total / len(images)
+    except Exception as err:                   # no package, or no network for its weights
+        notes.append(f"LPIPS not computed ({type(err).__name__}: {err}); it needs the `lpips` "
+                     "package and its AlexNet weights (downloaded on first use)")
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        fid = FrechetInceptionDistance(normalize=True).to(device)
+        for x in batches:
+            fid.update(rgb(x), real=True)
+            fid.update(rgb(model(x).reconstruction.float().clamp(0, 1)), real=False)
+        metrics["rfid"] = float(fid.compute())
+    except Exception as err:
+        notes.append(f"rFID not computed ({type(err).__name__}: {err}); it needs `torchmetrics` "
+                     "with `torch-fidelity` and the Inception weights (downloaded on first use)")
+    return metrics, notes
+
+
+# %% book/chapters/a3_training.md:747
 def results_dir() -> Path:
     """book/results of the checkout we run in (found from the working directory upwards)."""
     here = Path.cwd().resolve()
@@ -347,4 +501,4 @@ def load_result(name: str, directory: str | Path | None = None) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-__all__ = ['SCALES', 'resolve_device', 'resolve_scale', 'seed_everything', 'TrainConfig', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_checkpoint', 'FitResult', 'fit', 'Evaluation', 'evaluate', 'results_dir', 'provenance', 'record_result', 'load_result']
+__all__ = ['SCALES', 'resolve_device', 'resolve_scale', 'resolve_precision', 'distributed', 'init_distributed', 'seed_everything', 'TrainConfig', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_checkpoint', 'FitResult', 'fit', 'ssim', 'Evaluation', 'evaluate', 'perceptual_metrics', 'results_dir', 'provenance', 'record_result', 'load_result']

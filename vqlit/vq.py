@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -51,13 +52,13 @@ def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> T
                           for b in z.split(rows)])                             # (N,)
 
 
-# %% book/chapters/01_vq_preliminaries.md:362
+# %% book/chapters/01_vq_preliminaries.md:363
 def straight_through(z: Tensor, codes: Tensor) -> Tensor:
     """Eq. (ste): the value of `codes`, the gradient of `z`. Exact: sg[e] + (z - sg[z])."""
     return codes.detach() + (z - z.detach())
 
 
-# %% book/chapters/01_vq_preliminaries.md:446
+# %% book/chapters/01_vq_preliminaries.md:447
 class QuantizerOutput(NamedTuple):
     """What every vqlit quantizer returns."""
 
@@ -144,7 +145,7 @@ class VectorQuantizer(Quantizer):
                                loss, codebook_stats(indices, self.num_codes))
 
 
-# %% book/chapters/01_vq_preliminaries.md:611
+# %% book/chapters/01_vq_preliminaries.md:616
 class EMAVectorQuantizer(Quantizer):
     """Nearest-code quantizer whose codebook follows EMA k-means, Eqs. (ema-update), (ema-laplace).
 
@@ -173,6 +174,10 @@ class EMAVectorQuantizer(Quantizer):
         z = z.to(self.ema_sums.dtype)
         n = code_histogram(indices, self.num_codes, check=False).to(z.dtype)      # (K,)   n_k
         s = torch.zeros_like(self.ema_sums).index_add_(0, indices, z)              # (K, d) s_k
+        if dist.is_available() and dist.is_initialized():                   # sums over processes
+            both = torch.cat([n[:, None], s], dim=1)                               # (K, 1 + d)
+            dist.all_reduce(both)
+            n, s = both[:, 0], both[:, 1:]
         self.ema_counts.mul_(self.decay).add_(n, alpha=1 - self.decay)          # Eq. (ema-update)
         self.ema_sums.mul_(self.decay).add_(s, alpha=1 - self.decay)
         self.ema_steps += 1
