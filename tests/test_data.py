@@ -236,3 +236,108 @@ def test_batcher_checks_batch_size(bad):
 def test_batcher_checks_images():
     with pytest.raises(ValueError, match="uint8"):
         Batcher(torch.zeros(10, 1, 2, 2), 2)
+
+
+# ---- CIFAR-10's binary version, on small files written in the real format --------------------
+
+def cifar_records(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, n)
+
+
+def small_cifar(tmp_path, n_train=4, n_test=3, extra=None):
+    """A tiny archive laid out like cifar-10-binary.tar.gz, and a spec that pins its SHA-256."""
+    import io
+    import tarfile
+    spec = dataclasses.replace(data.CIFAR10, train_records=5 * n_train, test_records=n_test)
+    members = {}
+    for i, name in enumerate(spec.train_files + spec.test_files):
+        images, labels = cifar_records(n_test if name in spec.test_files else n_train, seed=i)
+        path = data.write_cifar_binary(tmp_path / name, images, labels)
+        members[f"{spec.folder}/{name}"] = path.read_bytes()
+    members.update(extra or {})
+    archive = tmp_path / "upstream" / spec.archive
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    spec = dataclasses.replace(spec, sha256=data.sha256sum(archive),
+                               mirrors=(archive.resolve().as_uri(),))
+    return spec, archive
+
+
+def test_cifar_round_trip_and_layout(tmp_path):
+    images, labels = cifar_records(7)
+    path = data.write_cifar_binary(tmp_path / "x.bin", images, labels)
+    assert path.stat().st_size == 7 * 3073
+    raw = path.read_bytes()
+    assert raw[0] == labels[0] and raw[1:1025] == images[0, 0].tobytes()   # label, then the R plane
+    back, back_labels = data.read_cifar_binary(path)
+    assert np.array_equal(back, images) and np.array_equal(back_labels, labels)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:-1], "not a whole number"), (lambda b: b"", "not a whole number"),
+    (lambda b: bytes([11]) + b[1:], "label byte 11")])
+def test_truncated_or_corrupted_cifar_files_are_refused(tmp_path, damage, message):
+    path = data.write_cifar_binary(tmp_path / "x.bin", *cifar_records(3))
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DataError, match=message):
+        data.read_cifar_binary(path)
+
+
+def test_cifar_download_is_verified_extracted_and_loaded(tmp_path, monkeypatch):
+    spec, _ = small_cifar(tmp_path)
+    monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
+    files, source = data.locate_cifar(spec, download_missing=True)
+    assert source.startswith("a verified download") and len(files["train"]) == 5
+    assert (tmp_path / "cache" / "cifar10" / spec.archive).is_file()
+    monkeypatch.setattr(data, "CIFAR10", spec)
+    loaded = load_dataset("cifar10", download=False, verbose=False)            # now from the cache
+    assert loaded.source == "the cache" and loaded.image_shape == (3, 32, 32)
+    assert len(loaded.train_images) == 20 and len(loaded.test_images) == 3
+    assert torch.equal(loaded.test_images, torch.from_numpy(cifar_records(3, seed=5)[0]))
+
+
+def test_cifar_download_with_the_wrong_sum_is_not_kept(tmp_path, monkeypatch):
+    spec, _ = small_cifar(tmp_path)
+    spec = dataclasses.replace(spec, sha256="0" * 64)
+    monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
+    with pytest.raises(DatasetUnavailable, match="does not match the pinned"):
+        data.locate_cifar(spec, download_missing=True)
+    assert not list((tmp_path / "cache").rglob("*.tar.gz")) and not list((tmp_path / "cache").rglob("*.part"))
+
+
+def test_truncated_cifar_archive_is_refused(tmp_path, monkeypatch):
+    spec, archive = small_cifar(tmp_path)
+    archive.write_bytes(archive.read_bytes()[:-300])                           # cut short upstream
+    spec = dataclasses.replace(spec, sha256=data.sha256sum(archive))           # even if "pinned"
+    monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
+    with pytest.raises(DatasetUnavailable, match="truncated or corrupted archive"):
+        data.locate_cifar(spec, download_missing=True)
+
+
+def test_archive_with_an_escaping_member_is_refused(tmp_path, monkeypatch):
+    spec, _ = small_cifar(tmp_path, extra={"../../outside.txt": b"owned"})
+    monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
+    with pytest.raises(DatasetUnavailable, match="points outside the archive"):
+        data.locate_cifar(spec, download_missing=True)
+    assert not list(tmp_path.rglob("outside.txt"))
+
+
+def test_local_cifar_archive_with_a_bad_sum_is_refused(tmp_path, monkeypatch):
+    spec, archive = small_cifar(tmp_path)
+    monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
+    bad = dataclasses.replace(spec, sha256="f" * 64)
+    with pytest.raises(DataError, match="does not match"):
+        data.locate_cifar(bad, root=archive.parent, download_missing=False)
+    files, source = data.locate_cifar(spec, root=archive.parent, download_missing=False)
+    assert source.startswith("the verified archive")
+
+
+def test_missing_cifar_names_the_ways_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
+    with pytest.raises(DatasetUnavailable, match="cifar-10-batches-bin.*allow a download"):
+        data.locate_cifar(data.CIFAR10, download_missing=False)

@@ -242,7 +242,147 @@ def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
     raise DatasetUnavailable(f"{spec.name} is not available. Ways to get it: " + "; ".join(ways))
 
 
-# %% book/chapters/a1_data.md:397
+# %% book/chapters/a1_data.md:407
+_CIFAR_RECORD = 1 + 3 * 32 * 32                  # one label byte, then R, G and B planes of 32x32
+
+
+@dataclass(frozen=True)
+class CifarDataset:
+    """Where a CIFAR binary-version archive comes from and what it must contain."""
+
+    name: str
+    archive: str                                  # file name of the .tar.gz
+    sha256: str                                   # pinned sum of the archive
+    mirrors: tuple[str, ...]                      # full URLs of the archive
+    folder: str                                   # the folder inside the archive
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    train_records: int
+    test_records: int
+    classes: tuple[str, ...]
+    max_bytes: int = 200 * 2**20
+
+
+CIFAR10 = CifarDataset(
+    name="cifar10", archive="cifar-10-binary.tar.gz",
+    sha256="c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+    mirrors=("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
+    folder="cifar-10-batches-bin",
+    train_files=tuple(f"data_batch_{i}.bin" for i in range(1, 6)), test_files=("test_batch.bin",),
+    train_records=50_000, test_records=10_000,
+    classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+             "truck"))
+
+
+def read_cifar_binary(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One binary-version file -> uint8 images (N, 3, 32, 32) and int64 labels (N,)."""
+    raw = _read_bytes(path)
+    if not raw or len(raw) % _CIFAR_RECORD:
+        raise DataError(f"{path}: {len(raw)} bytes is not a whole number of {_CIFAR_RECORD}-byte "
+                        "CIFAR records; the file is truncated or is not CIFAR's binary version")
+    records = np.frombuffer(raw, np.uint8).reshape(-1, _CIFAR_RECORD)         # (N, 3073)
+    labels = records[:, 0].astype(np.int64)                                    # (N,)
+    if labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise DataError(f"{path}: record {bad} has label byte {labels[bad]}, not a class 0-9; "
+                        "the file is corrupted or is not CIFAR-10's binary version")
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels                       # (N, 3, 32, 32)
+
+
+def write_cifar_binary(path: str | Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    """The inverse of read_cifar_binary (for tests and for small hand-made data sets)."""
+    images, labels = np.asarray(images, np.uint8), np.asarray(labels, np.uint8)
+    if images.shape[1:] != (3, 32, 32) or len(images) != len(labels):
+        raise ValueError(f"expected images (N, 3, 32, 32) and N labels, got {images.shape} and "
+                         f"{labels.shape}")
+    path = Path(path)
+    records = np.concatenate([labels[:, None], images.reshape(len(images), -1)], axis=1)  # (N, 3073)
+    path.write_bytes(records.tobytes())
+    return path
+
+
+def extract_members(archive: str | Path, names: set[str], dest: str | Path) -> dict[str, Path]:
+    """Copy the regular files called `names` (by base name) out of a .tar.gz into dest.
+
+    Members are read, never extracted, and an archive holding an absolute or '..' path, a link
+    or a device is refused whole.
+    """
+    import tarfile
+
+    dest, found = Path(dest), {}
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if member.name.startswith(("/", "\\")) or ".." in parts:
+                    raise DataError(f"{archive}: member {member.name!r} points outside the archive")
+                if not (member.isfile() or member.isdir()):
+                    raise DataError(f"{archive}: member {member.name!r} is a link or a device")
+                if member.isfile() and parts and parts[-1] in names:
+                    part = dest / f".{parts[-1]}.{os.getpid()}.part"
+                    part.write_bytes(tar.extractfile(member).read())
+                    found[parts[-1]] = part.replace(dest / parts[-1])          # atomic
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        raise DataError(f"{archive}: truncated or corrupted archive ({err})") from None
+    if missing := names - set(found):
+        raise DataError(f"{archive}: does not contain {', '.join(sorted(missing))}")
+    return found
+
+
+def locate_cifar(spec: CifarDataset = CIFAR10, root: str | Path | None = None, *,
+                 download_missing: bool | None = None) -> tuple[dict[str, list[Path]], str]:
+    """The record files of a CIFAR data set by split, and a sentence saying where they came from.
+
+    Looks in root (the folder itself, or the archive's folder inside it), then the cache; else
+    verifies and unpacks the archive (found in root or the cache, or downloaded).
+    """
+    wanted = spec.train_files + spec.test_files
+    split = lambda folder: {"train": [folder / f for f in spec.train_files],
+                            "test": [folder / f for f in spec.test_files]}
+    have = lambda folder: all((folder / f).is_file() for f in wanted)
+    cache = cache_dir() / spec.name
+    places = ([Path(root).expanduser()] if root is not None else []) + [cache]
+    for base in places:
+        for folder in (base, base / spec.folder):
+            if have(folder):
+                return split(folder), ("the cache" if base == cache else f"the directory {root}")
+    errors = []
+    for base in places:
+        archive = base / spec.archive
+        if archive.is_file():
+            if sha256sum(archive) != spec.sha256:
+                raise DataError(f"{archive}: SHA-256 does not match the pinned {spec.sha256}; "
+                                "delete it and download again")
+            extract_members(archive, set(wanted), cache / spec.folder)
+            return split(cache / spec.folder), f"the verified archive {archive}"
+    if (not _offline()) if download_missing is None else download_missing:
+        for url in spec.mirrors:
+            try:
+                archive = download(url, cache / spec.archive, spec.sha256, max_bytes=spec.max_bytes)
+                extract_members(archive, set(wanted), cache / spec.folder)
+                return split(cache / spec.folder), f"a verified download from {url}"
+            except (OSError, DataError) as err:
+                errors.append(f"{url}: {err}")
+    raise DatasetUnavailable(
+        f"{spec.name} is not available. Ways to get it: name a directory that holds "
+        f"{spec.folder}/ or {spec.archive} (root=... or VQLIT_DATA_DIR); put the archive in "
+        f"{cache}; " + ("allow a download (unset VQLIT_OFFLINE, or pass download=True)"
+                        if not errors else "fix the download: " + "; ".join(errors)))
+
+
+def _cifar_data(spec: CifarDataset, files: dict[str, list[Path]], source: str) -> ImageData:
+    arrays = {}
+    for split, expected in (("train", spec.train_records), ("test", spec.test_records)):
+        images, labels = zip(*(read_cifar_binary(f) for f in files[split]))
+        images, labels = np.concatenate(images), np.concatenate(labels)
+        if len(images) != expected:
+            raise DataError(f"{spec.name} {split}: {len(images)} records, expected {expected}")
+        arrays[split] = torch.from_numpy(images.copy()), torch.from_numpy(labels)
+    return ImageData(spec.name, source, *arrays["train"], *arrays["test"], spec.classes)
+
+
+# %% book/chapters/a1_data.md:601
 def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
     """scikit-learn's 8x8 digits as uint8 images (N, 1, 8, 8) in 0..255, split train/test."""
     from sklearn.datasets import load_digits
@@ -256,7 +396,7 @@ def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
     return images[train], labels[train], images[test], labels[test]
 
 
-# %% book/chapters/a1_data.md:419
+# %% book/chapters/a1_data.md:623
 @dataclass
 class ImageData:
     """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
@@ -305,8 +445,8 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     return torch.cat(out)
 
 
-# %% book/chapters/a1_data.md:476
-DATASETS = ("mnist", "fashion-mnist", "digits")
+# %% book/chapters/a1_data.md:680
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "digits")
 
 
 def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageData:
@@ -324,7 +464,7 @@ def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageDat
 def load_dataset(name: str = "auto", *, root: str | Path | None = None,
                  image_size: int | None = None, download: bool | None = None,
                  verbose: bool = True) -> ImageData:
-    """Load "mnist", "fashion-mnist" or "digits" ("auto": the best one available).
+    """Load "mnist", "fashion-mnist", "cifar10" or "digits" ("auto": the best grey one available).
 
     root: a directory holding the files (default $VQLIT_DATA_DIR); download: allow fetching
     (default: unless $VQLIT_OFFLINE is set); image_size: resize to a square of this side.
@@ -352,6 +492,8 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
         arrays = [torch.from_numpy(a) for a in load_digits_tensors()]
         data = ImageData("digits", "scikit-learn's bundled copy", *arrays,
                          tuple(map(str, range(10))))
+    elif name == "cifar10":
+        data = _cifar_data(CIFAR10, *locate_cifar(CIFAR10, root, download_missing=download))
     else:
         spec = IDX_DATASETS[name]
         data = _idx_data(spec, *locate_idx(spec, root, download_missing=download))
@@ -365,7 +507,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     return data
 
 
-# %% book/chapters/a1_data.md:579
+# %% book/chapters/a1_data.md:785
 class Batcher:
     """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
 
@@ -411,4 +553,4 @@ class Batcher:
         self.perm = None if state["perm"] is None else state["perm"].to(self.images.device)
 
 
-__all__ = ['DataError', 'DatasetUnavailable', 'read_idx', 'write_idx', 'IdxDataset', 'MNIST', 'FASHION_MNIST', 'IDX_DATASETS', 'cache_dir', 'sha256sum', 'download', 'locate_idx', 'load_digits_tensors', 'ImageData', 'resize_images', 'DATASETS', 'load_dataset', 'Batcher']
+__all__ = ['DataError', 'DatasetUnavailable', 'read_idx', 'write_idx', 'IdxDataset', 'MNIST', 'FASHION_MNIST', 'IDX_DATASETS', 'cache_dir', 'sha256sum', 'download', 'locate_idx', 'CifarDataset', 'CIFAR10', 'read_cifar_binary', 'write_cifar_binary', 'extract_members', 'locate_cifar', 'load_digits_tensors', 'ImageData', 'resize_images', 'DATASETS', 'load_dataset', 'Batcher']
