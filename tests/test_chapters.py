@@ -55,12 +55,16 @@ def check_a3(g):
     assert g["resume_tensors"] > 10
 
 
+def check_a4(g):
+    assert g["n_experiments"] >= 6 and g["smoke_psnr"] > 5
+
+
 def check_e1(g):
     assert g["n_records"] == len(list((ROOT / "book" / "results").glob("*.json")))
 
 
 CHECKS = {"01_vq_preliminaries": check_01, "a1_data": check_a1, "a3_training": check_a3,
-          "e1_recorded_results": check_e1}
+          "e1_recorded_results": check_e1, "a4_experiments": check_a4}
 
 # Chapters 2-4: each adds its own check function and CHECKS entry below this line.
 

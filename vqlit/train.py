@@ -114,6 +114,7 @@ class TrainConfig:
     progress: bool = True             # a tqdm progress bar
     precision: str = "auto"           # "auto" (bf16 on CUDA, else fp32) | "bf16" | "fp32"
     compile: bool = False             # torch.compile the step (worth it for long GPU runs)
+    stop_at: int | None = None        # end this call at that step (checkpointed); resume later
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "adamw"):
@@ -129,7 +130,7 @@ class TrainConfig:
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
 
 
-# %% book/chapters/a3_training.md:239
+# %% book/chapters/a3_training.md:240
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(W) with weight decay on Linear/Conv weights only."""
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d)
@@ -152,7 +153,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-# %% book/chapters/a3_training.md:290
+# %% book/chapters/a3_training.md:291
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """torch.save to a temporary file, fsync, then an atomic rename over `path`."""
     path = Path(path)
@@ -174,7 +175,7 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-# %% book/chapters/a3_training.md:361
+# %% book/chapters/a3_training.md:362
 _RECIPE = ("batch_size", "lr", "optimizer", "eps", "weight_decay", "schedule", "grad_clip", "seed")
 
 
@@ -303,7 +304,8 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     try:
         with tqdm(total=config.steps, initial=start, disable=not config.progress or rank > 0,
                   desc="training", dynamic_ncols=True) as bar:
-            for step in range(start + 1, config.steps + 1):
+            last = min(config.steps, config.stop_at or config.steps)
+            for step in range(start + 1, last + 1):
                 x = batcher.next()                                       # (B, C, H, W)
                 if world > 1:
                     x = x.chunk(world)[rank]                             # (B / world, C, H, W)
@@ -350,7 +352,7 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     return FitResult(history, step, spent + time.perf_counter() - began, start)
 
 
-# %% book/chapters/a3_training.md:612
+# %% book/chapters/a3_training.md:614
 def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
          sigma: float = 1.5) -> Tensor:
     """Mean SSIM per image, Eq. (ssim): (B, C, H, W) -> (B,); Gaussian window, valid region."""
@@ -451,7 +453,7 @@ def perceptual_metrics(model: nn.Module, images: Tensor, *,
     return metrics, notes
 
 
-# %% book/chapters/a3_training.md:747
+# %% book/chapters/a3_training.md:749
 def results_dir() -> Path:
     """book/results of the checkout we run in (found from the working directory upwards)."""
     here = Path.cwd().resolve()

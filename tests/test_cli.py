@@ -1,0 +1,129 @@
+"""`python -m vqlit` as a user runs it: listing, usage errors, SIGKILL + resume, torchrun, records."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vqlit.experiments import EXPERIMENTS, bench
+from vqlit.train import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "VQLIT_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+
+
+def vqlit(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "vqlit", *map(str, args)], capture_output=True,
+                          text=True, env=ENV, cwd=cwd or ROOT, timeout=timeout)
+
+
+def weights(directory):
+    return load_checkpoint(Path(directory) / "checkpoint.pt")["model"]     # weights_only=True
+
+
+def test_reproduce_list_names_every_experiment_once():
+    done = vqlit("reproduce", "--list")
+    assert done.returncode == 0
+    names = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    assert sorted(names) == sorted(EXPERIMENTS) and len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "usage"), (["train"], "the following arguments are required: name"),
+    (["train", "no_such_run"], "no experiment named 'no_such_run'"),
+    (["train", "vq_nn_mnist", "--scale", "huge"], "invalid choice"),
+    (["train", "vq_nn_mnist", "--max-steps", "-3"], "expected a positive integer"),
+    (["train", "vq_nn_mnist", "--device", "gpu:7", "--scale", "smoke"], "not a device"),
+    (["reproduce"], "needs an experiment NAME"),
+    (["bench", "--codes", "zero"], "invalid _positive value"),
+    (["evaluate", "."], "is not a training directory"),
+])
+def test_bad_arguments_give_a_usage_error_not_a_traceback(args, message):
+    done = vqlit(*args)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_sigkilled_run_resumes_to_exactly_the_uninterrupted_weights(tmp_path):
+    name = "vq_ema_mnist"                                  # EMA buffers and Adam moments both
+    whole = vqlit("train", name, "--scale", "smoke", "--device", "cpu", "--out", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    total = load_checkpoint(tmp_path / "whole" / "checkpoint.pt")["step"]
+
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-m", "vqlit", "train", name, "--scale", "smoke",
+                             "--device", "cpu", "--out", str(cut)], env=ENV, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (cut / "checkpoint.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = load_checkpoint(cut / "checkpoint.pt")["step"]     # whole, never half-written
+    assert killed_at < total, "the run ended before it could be killed; the test proves nothing"
+    assert not list(cut.glob(".*.tmp"))
+
+    refused = vqlit("train", name, "--scale", "smoke", "--device", "cpu", "--out", cut)
+    assert refused.returncode == 2 and "--resume" in refused.stderr      # nothing is overwritten
+    resumed = vqlit("train", name, "--scale", "smoke", "--device", "cpu", "--out", cut, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = weights(tmp_path / "whole"), weights(cut)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = [json.loads(line) for line in (cut / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == sorted({r["step"] for r in rows})    # no repeated rows
+
+
+def test_torchrun_two_processes_equal_one_process_on_the_combined_batch(tmp_path):
+    # Three steps: Adam divides by sqrt(v), so over many steps rounding-level differences in
+    # near-zero gradient coordinates grow; three keep the comparison at the rounding level.
+    args = ["train", "vq_ema_mnist", "--scale", "smoke", "--device", "cpu", "--max-steps", "3"]
+    one = vqlit(*args, "--out", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", "-m", "vqlit", *args, "--out",
+                          str(tmp_path / "two")], capture_output=True, text=True, env=ENV,
+                         cwd=ROOT, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert load_checkpoint(tmp_path / "two" / "checkpoint.pt")["step"] == 3
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k    # same updates, up to rounding
+    assert not torch.equal(a["quantizer.ema_counts"], torch.zeros_like(a["quantizer.ema_counts"]))
+
+
+def test_reproduce_writes_metrics_paper_numbers_and_provenance(tmp_path):
+    done = vqlit("reproduce", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out",
+                 tmp_path / "results", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "results" / "vq_nn_mnist.json").read_text())
+    assert {"psnr", "ssim", "usage", "perplexity"} <= set(record["metrics"])
+    assert {"commit", "device", "torch", "date", "wall_time_s", "scale"} <= set(record["provenance"])
+    if record["config"]["dataset"] == "mnist":
+        assert record["paper"] == {"psnr": 9.02, "usage": 0.0020}
+    else:                            # a smoke run on another data set carries no paper numbers
+        assert record["paper"] is None and "not the paper's mnist" in record["config"]["notes"][-1]
+    shown = vqlit("evaluate", tmp_path / "runs" / "vq_nn_mnist-smoke", "--device", "cpu")
+    assert shown.returncode == 0, shown.stderr
+    assert abs(json.loads(shown.stdout)["psnr"] - record["metrics"]["psnr"]) < 1e-4
+
+
+def test_bench_json_has_one_row_per_quantizer_with_ratios():
+    done = vqlit("bench", "--device", "cpu", "--tokens", "256", "--codes", "128", "--dim", "8",
+                 "--repeats", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    from vqlit.experiments import QUANTIZERS
+    assert [r["quantizer"] for r in rows] == list(QUANTIZERS)
+    assert rows[0]["ratio_to_nn"] == 1.0
+    assert all(r["ms"] > 0 and r["peak_mib"] is None for r in rows if "ms" in r)
+
+
+def test_bench_rejects_nonsense_sizes():
+    with pytest.raises(ValueError, match="tokens must be at least 1"):
+        bench(device="cpu", tokens=0)

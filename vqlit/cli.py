@@ -1,0 +1,106 @@
+# This file is generated from book/chapters/a4_experiments.md by tools/export.py. Do not edit it:
+# edit the chapter, then run `python tools/export.py`.
+
+
+# %% book/chapters/a4_experiments.md:482
+"""`python -m vqlit {train,evaluate,reproduce,bench}`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from vqlit.data import DataError, DatasetUnavailable
+from vqlit.experiments import (EXPERIMENTS, bench, evaluate_run, format_bench, get_experiment,
+                               reproduce, train_experiment)
+from vqlit.train import SCALES, distributed, init_distributed
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vqlit",
+                                description="Train, evaluate, reproduce and benchmark the "
+                                            "quantizers of the vqlit book.")
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="{train,evaluate,reproduce,bench}")
+    scales = SCALES + ("auto",)
+
+    t = verbs.add_parser("train", help="train a named experiment into a directory")
+    t.add_argument("name", help="an experiment (see `reproduce --list`)")
+    t.add_argument("--scale", choices=scales, default="auto")
+    t.add_argument("--max-steps", type=_positive, help="stop at this step (resume later)")
+    t.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    t.add_argument("--out", help="directory for checkpoint.pt, metrics.jsonl, run.json "
+                                 "(default: runs/NAME-SCALE)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from DIR/checkpoint.pt (else an existing run is an error)")
+    t.add_argument("--dataset", help="override the paper's data set")
+
+    e = verbs.add_parser("evaluate", help="the test-set metrics of a trained run")
+    e.add_argument("dir")
+    e.add_argument("--device", default="auto")
+
+    r = verbs.add_parser("reproduce", help="train + evaluate a paper's protocol, record JSON")
+    r.add_argument("name", nargs="?")
+    r.add_argument("--list", action="store_true", help="print the experiments, one per line")
+    r.add_argument("--scale", choices=scales, default="auto")
+    r.add_argument("--out", help="directory for NAME.json (default: book/results)")
+    r.add_argument("--device", default="auto")
+    r.add_argument("--dataset", help="override the paper's data set")
+
+    b = verbs.add_parser("bench", help="time every quantizer side by side")
+    b.add_argument("--device", default="auto")
+    b.add_argument("--tokens", type=_positive, default=8192)
+    b.add_argument("--codes", type=_positive, default=16384)
+    b.add_argument("--dim", type=_positive, default=64)
+    b.add_argument("--repeats", type=_positive, default=10)
+    b.add_argument("--json", action="store_true", help="one JSON object per line")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        if args.verb == "train":
+            from pathlib import Path
+            out = Path(args.out or f"runs/{args.name}-{args.scale}")
+            get_experiment(args.name)
+            device = init_distributed(args.device)
+            if (out / "checkpoint.pt").exists() and not args.resume:
+                raise ValueError(f"{out} already holds a run; pass --resume to continue it, or "
+                                 "choose another --out")
+            _, _, result, _ = train_experiment(args.name, scale=args.scale, device=device,
+                                               out=out, max_steps=args.max_steps,
+                                               dataset=args.dataset)
+            if distributed()[0] == 0:
+                print(f"trained {args.name} to step {result.steps} in {result.wall_time:.1f} s; "
+                      f"checkpoint in {out / 'checkpoint.pt'}")
+        elif args.verb == "evaluate":
+            print(json.dumps(evaluate_run(args.dir, device=args.device), indent=2))
+        elif args.verb == "reproduce":
+            if args.list:
+                for name in sorted(EXPERIMENTS):
+                    print(f"{name}\t{EXPERIMENTS[name].summary}")
+            elif args.name is None:
+                p.error("reproduce needs an experiment NAME, or --list")
+            else:
+                path = reproduce(args.name, scale=args.scale, out=args.out, device=args.device,
+                                 dataset=args.dataset)
+                print(f"wrote {path}")
+        elif args.verb == "bench":
+            rows = bench(device=args.device, tokens=args.tokens, codes=args.codes, dim=args.dim,
+                         repeats=args.repeats)
+            print("\n".join(json.dumps(r) for r in rows) if args.json else format_bench(rows))
+    except (ValueError, DataError, DatasetUnavailable, FileNotFoundError) as err:
+        print(f"{p.prog} {args.verb}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = ['parser', 'main']

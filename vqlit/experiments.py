@@ -1,0 +1,314 @@
+# This file is generated from book/chapters/a4_experiments.md by tools/export.py. Do not edit it:
+# edit the chapter, then run `python tools/export.py`.
+
+
+# %% book/chapters/a4_experiments.md:68
+"""The papers' protocols as named experiments; training, evaluating, recording and benchmarking
+them (the engine behind `python -m vqlit`)."""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from vqlit.data import DatasetUnavailable, ImageData, load_dataset
+from vqlit.models import residual_autoencoder, small_cnn_autoencoder
+from vqlit.train import (TrainConfig, distributed, evaluate, fit, load_checkpoint,
+                         perceptual_metrics, record_result, resolve_device, resolve_scale)
+from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
+
+
+# %% book/chapters/a4_experiments.md:108
+@dataclass(frozen=True)
+class Experiment:
+    """One paper's protocol for one row of one of its tables."""
+
+    name: str                                      # e.g. "vq_nn_mnist"
+    chapter: str                                   # the chapter that derives the method
+    summary: str                                   # one line for `reproduce --list`
+    dataset: str                                   # the paper's data set
+    model: Callable[[ImageData], nn.Module]        # data -> a model with .loss(x)
+    recipes: dict[str, dict]                       # scale -> TrainConfig fields, "epochs", subsets
+    image_size: int | None = 32                    # resize to this side (None: native size)
+    metrics: Callable[[nn.Module, ImageData], dict] | None = None   # None: reconstruction metrics
+    paper: dict[str, float] = field(default_factory=dict)           # the paper's numbers
+    source: str = ""                               # where the paper prints them
+
+    def config(self, scale: str, train_size: int, **overrides) -> TrainConfig:
+        """The TrainConfig of this experiment at `scale` for a training set of train_size."""
+        recipe = {k: v for k, v in self.recipes[scale].items() if k not in ("train", "test")}
+        if "epochs" in recipe:                                 # epochs -> steps, rounded up
+            recipe["steps"] = math.ceil(recipe.pop("epochs") * train_size / recipe["batch_size"])
+        return TrainConfig(**{**recipe, **overrides})
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    if experiment.name in EXPERIMENTS:
+        raise ValueError(f"experiment {experiment.name!r} is registered twice")
+    if missing := {"smoke", "quick", "full"} - set(experiment.recipes):
+        raise ValueError(f"experiment {experiment.name!r} has no recipe for {sorted(missing)}")
+    EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"no experiment named {name!r}; `python -m vqlit reproduce --list` "
+                         f"names them: {', '.join(sorted(EXPERIMENTS))}")
+    return EXPERIMENTS[name]
+
+
+# %% book/chapters/a4_experiments.md:163
+_OPTVQ_RECIPE = dict(lr=4.6e-3, optimizer="adamw", eps=1e-7, weight_decay=0.05,
+                     schedule="onecycle", grad_clip=1.0)
+OPTVQ_SCALES = {
+    "smoke": dict(_OPTVQ_RECIPE, steps=30, batch_size=64, train=2048, test=256, log_every=10),
+    "quick": dict(_OPTVQ_RECIPE, steps=800, batch_size=128, log_every=50),
+    "full": dict(_OPTVQ_RECIPE, epochs=100, batch_size=1024, log_every=100),
+}
+_WAE_RECIPE = dict(lr=1e-3, optimizer="adam")
+VQWAE_SCALES = {
+    "smoke": dict(_WAE_RECIPE, steps=30, batch_size=32, train=1024, test=256, log_every=10),
+    "quick": dict(_WAE_RECIPE, steps=1500, batch_size=32, test=2000, log_every=100),
+    "full": dict(_WAE_RECIPE, epochs=100, batch_size=32, log_every=500),
+}
+# The papers' numbers for the rows registered here (labelled as the papers' wherever shown).
+_OPTVQ_BASELINE = {"mnist": {"psnr": 9.02, "usage": 0.0020},
+                   "cifar10": {"psnr": 14.57, "usage": 0.0010}}
+_VQWAE_VQVAE = {"mnist": {"ssim": 0.98, "psnr": 33.37, "perplexity": 47.2},
+                "cifar10": {"ssim": 0.70, "psnr": 23.14, "perplexity": 69.8}}
+
+
+def _small_cnn(quantizer: Callable[[], nn.Module]) -> Callable[[ImageData], nn.Module]:
+    return lambda data: small_cnn_autoencoder(quantizer(), channels=data.image_shape[0],
+                                              code_dim=8)
+
+
+for _ds in ("mnist", "cifar10"):
+    register(Experiment(
+        f"vq_nn_{_ds}", "01_vq_preliminaries",
+        f"OptVQ Table 2 baseline: nearest-neighbour VQ, {_ds}", _ds,
+        _small_cnn(lambda: VectorQuantizer(num_codes=1024, dim=8)), OPTVQ_SCALES,
+        paper=_OPTVQ_BASELINE[_ds], source="OptVQ Table 2"))
+    register(Experiment(
+        f"vq_ema_{_ds}", "01_vq_preliminaries",
+        f"OptVQ Table 2 setting with the EMA codebook, {_ds}", _ds,
+        _small_cnn(lambda: EMAVectorQuantizer(num_codes=1024, dim=8)), OPTVQ_SCALES))
+    register(Experiment(
+        f"wae_vqvae_{_ds}", "03_vq_wae", f"VQ-WAE Table 1 baseline: VQ-VAE with the residual CNN, "
+        f"{_ds}", _ds,
+        lambda data: residual_autoencoder(VectorQuantizer(num_codes=512, dim=64),
+                                          channels=data.image_shape[0]),
+        VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
+
+
+# %% book/chapters/a4_experiments.md:226
+def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
+                 verbose: bool = True) -> ImageData:
+    """The experiment's data set (or `dataset`), resized and subset for `scale`."""
+    name = dataset or experiment.dataset
+    try:
+        data = load_dataset(name, image_size=experiment.image_size, verbose=verbose)
+    except DatasetUnavailable as err:
+        if scale != "smoke":
+            raise
+        data = load_dataset("auto", image_size=experiment.image_size, verbose=verbose)
+        print(f"note: {name} is not available here ({str(err).split('.')[0]}); the smoke run "
+              f"uses {data.name} instead")
+    recipe = experiment.recipes[scale]
+    return data.subset(recipe.get("train"), recipe.get("test"))
+
+
+def _run_info(directory: Path) -> dict:
+    path = Path(directory) / "run.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not a training directory (no run.json); "
+                                "`python -m vqlit train NAME --out DIR` makes one")
+    return json.loads(path.read_text())
+
+
+def train_experiment(name: str, *, scale: str = "auto", device: str | torch.device = "auto",
+                     out: str | Path | None = None, max_steps: int | None = None,
+                     resume: bool = True, dataset: str | None = None, progress: bool = True,
+                     **overrides):
+    """Train experiment NAME; returns (model, data, FitResult, TrainConfig)."""
+    experiment = get_experiment(name)
+    device = resolve_device(device)
+    scale = resolve_scale(scale, device)
+    rank, _ = distributed()
+    data = prepare_data(experiment, scale, dataset=dataset, verbose=rank == 0)
+    config = experiment.config(scale, len(data.train_images), out_dir=str(out) if out else None,
+                               resume=resume, progress=progress, stop_at=max_steps, **overrides)
+    if out is not None and not config.checkpoint_every:
+        config.checkpoint_every = max(config.steps // 20, 1)       # a checkpoint every 5 %
+    torch.manual_seed(config.seed)
+    model = experiment.model(data)
+    if out is not None and rank == 0:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        info = {"experiment": name, "scale": scale, "dataset": data.name, "seed": config.seed}
+        (Path(out) / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    result = fit(model, data.train_images, config, device=device)
+    return model, data, result, config
+
+
+def measure(experiment: Experiment, model: nn.Module, data: ImageData) -> dict:
+    """The experiment's metrics on the whole test set of `data`."""
+    if experiment.metrics is not None:
+        return experiment.metrics(model, data)
+    scores = evaluate(model, data.test_images).as_dict()
+    extra, notes = perceptual_metrics(model, data.test_images)
+    return {**scores, **extra, **({"notes": notes} if notes else {})}
+
+
+def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") -> dict:
+    """The metrics of the run trained into `directory`."""
+    info = _run_info(directory)
+    experiment = get_experiment(info["experiment"])
+    data = prepare_data(experiment, info["scale"], dataset=info["dataset"], verbose=False)
+    torch.manual_seed(info["seed"])
+    model = experiment.model(data)
+    state = load_checkpoint(Path(directory) / "checkpoint.pt", map_location="cpu")
+    model.load_state_dict(state["model"])
+    model.to(resolve_device(device))
+    return {"experiment": info["experiment"], "scale": info["scale"], "dataset": data.name,
+            "step": state["step"], **measure(experiment, model, data)}
+
+
+def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
+              runs: str | Path = "runs", device: str | torch.device = "auto",
+              dataset: str | None = None, progress: bool = True) -> Path:
+    """Train and evaluate experiment NAME and write out/NAME.json (default: book/results/)."""
+    experiment = get_experiment(name)
+    device = resolve_device(device)
+    scale = resolve_scale(scale, device)
+    began = time.perf_counter()
+    model, data, result, config = train_experiment(
+        name, scale=scale, device=device, out=Path(runs) / f"{name}-{scale}", dataset=dataset,
+        progress=progress)
+    metrics = measure(experiment, model, data)
+    notes = metrics.pop("notes", [])
+    if data.name != experiment.dataset:
+        notes.append(f"trained and evaluated on {data.name}, not the paper's {experiment.dataset}")
+    config_dict = {k: v for k, v in vars(config).items() if k not in ("out_dir", "progress")}
+    return record_result(
+        name, metrics, device=device, scale=scale, wall_time=time.perf_counter() - began,
+        config={**config_dict, "dataset": data.name, "notes": notes, "source": experiment.source},
+        paper=experiment.paper if data.name == experiment.dataset else None, directory=out)
+
+
+# %% book/chapters/a4_experiments.md:353
+QUANTIZERS: dict[str, tuple[str, dict]] = {     # bench name -> ("module:Class", extra kwargs)
+    "nn": ("vqlit.vq:VectorQuantizer", {}),
+    "ema": ("vqlit.vq:EMAVectorQuantizer", {}),
+    "bayes": ("vqlit.soft:BayesianQuantizer", {}),
+    "wasserstein-exact": ("vqlit.wasserstein:WassersteinQuantizer", {}),
+    "sinkhorn": ("vqlit.optvq:SinkhornQuantizer", {}),
+    "sinkhorn-textbook": ("vqlit.optvq:SinkhornQuantizer", {"solver": "textbook"}),
+}
+_EXACT_OT_LIMIT = 2**22                           # N * K above which exact OT is not timed
+
+
+def make_quantizer(name: str, *, num_codes: int, dim: int) -> nn.Module:
+    """Construct the bench quantizer `name` with its defaults."""
+    if name not in QUANTIZERS:
+        raise ValueError(f"no quantizer named {name!r}; expected one of {', '.join(QUANTIZERS)}")
+    target, kwargs = QUANTIZERS[name]
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)(num_codes=num_codes, dim=dim, **kwargs)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
+              warmup: int = 3) -> tuple[float, int | None]:
+    """Median seconds of forward + backward, and peak bytes above the inputs (CUDA only)."""
+    device = z.device
+    quantizer.train()
+
+    def step():
+        out = quantizer(z)
+        (out.quantized.float().square().mean() + out.loss).backward()
+        z.grad = None
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated(device) - base if device.type == "cuda" else None
+    return statistics.median(times), peak
+
+
+def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
+          dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
+          seed: int = 0) -> list[dict]:
+    """One row per quantizer: median step time, peak memory and the ratio to "nn"."""
+    device = resolve_device(device)
+    for key, value in (("tokens", tokens), ("codes", codes), ("dim", dim), ("repeats", repeats)):
+        if value < 1:
+            raise ValueError(f"{key} must be at least 1, got {value}")
+    rows = []
+    for name in names or QUANTIZERS:
+        row = {"quantizer": name, "device": str(device), "tokens": tokens, "codes": codes,
+               "dim": dim}
+        if name == "wasserstein-exact" and tokens * codes > _EXACT_OT_LIMIT:
+            rows.append({**row, "skipped": f"exact OT at N*K = {tokens * codes:,} > "
+                                           f"{_EXACT_OT_LIMIT:,} takes minutes per solve"})
+            continue
+        try:
+            quantizer = make_quantizer(name, num_codes=codes, dim=dim).to(device)
+        except (ImportError, AttributeError) as err:       # a chapter not in this checkout
+            rows.append({**row, "skipped": f"not available ({err})"})
+            continue
+        torch.manual_seed(seed)
+        z = torch.randn(tokens, dim, device=device, requires_grad=True)      # (N, d)
+        seconds, peak = time_step(quantizer, z, repeats=repeats, warmup=warmup)
+        rows.append({**row, "ms": 1e3 * seconds,
+                     "peak_mib": None if peak is None else peak / 2**20})
+        del quantizer, z
+    base = next((r["ms"] for r in rows if r["quantizer"] == "nn" and "ms" in r), None)
+    for r in rows:
+        if "ms" in r and base:
+            r["ratio_to_nn"] = r["ms"] / base
+    return rows
+
+
+def format_bench(rows: list[dict]) -> str:
+    """The rows as an aligned text table."""
+    lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'peak MiB':>11}"]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"{r['quantizer']:<20}  skipped: {r['skipped']}")
+            continue
+        peak = "n/a (CPU)" if r["peak_mib"] is None else f"{r['peak_mib']:.1f}"
+        ratio = r.get("ratio_to_nn", float("nan"))
+        lines.append(f"{r['quantizer']:<20}{r['ms']:>12.2f}{ratio:>8.2f}{peak:>11}")
+    r0 = rows[0]
+    lines.append(f"(N={r0['tokens']} tokens, K={r0['codes']} codes, d={r0['dim']}, "
+                 f"{r0['device']}; median of timed repeats after warm-up)")
+    return "\n".join(lines)
+
+
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'reproduce', 'QUANTIZERS', 'make_quantizer', 'time_step', 'bench', 'format_bench']
