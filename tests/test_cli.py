@@ -101,7 +101,9 @@ def test_reproduce_writes_metrics_paper_numbers_and_provenance(tmp_path):
     done = vqlit("reproduce", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out",
                  tmp_path / "results", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    record = json.loads((tmp_path / "results" / "vq_nn_mnist.json").read_text())
+    [path] = (tmp_path / "results").glob("*.json")
+    record = json.loads(path.read_text())
+    assert path.name == f"vq_nn_{record['config']['dataset']}.json"      # named for its data
     assert {"psnr", "ssim", "usage", "perplexity"} <= set(record["metrics"])
     assert {"commit", "device", "torch", "date", "wall_time_s", "scale"} <= set(record["provenance"])
     if record["config"]["dataset"] == "mnist":

@@ -39,3 +39,56 @@ def test_fit_and_evaluate_on_cuda():
     assert next(model.parameters()).is_cuda and run.history[-1]["recon"] < run.history[0]["recon"]
     scores = evaluate(model, images[:100])
     assert int(scores.counts.sum()) == 100 * 4 * 4
+
+
+def test_fit_in_bf16_keeps_float32_quantizer_math_and_restores_checks():
+    images = load_dataset("digits", image_size=16, verbose=False).train_images[:512]
+    quantizer = EMAVectorQuantizer(num_codes=64, dim=8)
+    model = small_cnn_autoencoder(quantizer)
+    run = fit(model, images, TrainConfig(steps=20, batch_size=64, log_every=10, progress=False),
+              device="cuda")                                  # precision="auto": bf16 on CUDA
+    assert run.history[-1]["recon"] < run.history[0]["recon"]
+    assert quantizer.codebook.dtype == torch.float32 and quantizer.check_finite is True
+
+
+def test_compiled_fit_runs():
+    images = load_dataset("digits", image_size=16, verbose=False).train_images[:256]
+    model = small_cnn_autoencoder(VectorQuantizer(num_codes=64, dim=8))
+    run = fit(model, images, TrainConfig(steps=6, batch_size=64, log_every=3, progress=False,
+                                         compile=True), device="cuda")
+    assert run.steps == 6 and all(r["loss"] == r["loss"] for r in run.history)
+
+
+@pytest.mark.parametrize("name", ["nn", "ema", "bayes", "sinkhorn"])
+def test_quantizer_step_makes_no_host_sync(name):
+    from vqlit.experiments import make_quantizer
+    try:
+        q = make_quantizer(name, num_codes=1024, dim=32).cuda()
+    except ImportError:
+        pytest.skip(f"{name} is not in this checkout")
+    q.check_finite = False                                    # what fit does on CUDA
+    z = torch.randn(4096, 32, device="cuda", requires_grad=True)
+    for _ in range(2):                                        # warm-up (allocator, kernels)
+        out = q(z)
+        (out.quantized.square().mean() + out.loss).backward()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = q(z)
+        (out.quantized.square().mean() + out.loss).backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def test_ssim_on_cuda_matches_cpu():
+    from vqlit.train import ssim
+    x = torch.rand(4, 3, 32, 32)
+    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    assert torch.allclose(ssim(x.cuda(), y.cuda()).cpu(), ssim(x, y), atol=1e-6)
+
+
+def test_bench_on_cuda_reports_peak_memory():
+    from vqlit.experiments import bench
+    rows = bench(device="cuda", tokens=1024, codes=2048, dim=16, repeats=3, warmup=1,
+                 names=["nn", "ema"])
+    assert all(r["peak_mib"] is not None and r["peak_mib"] > 0 for r in rows)

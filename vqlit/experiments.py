@@ -113,7 +113,7 @@ for _ds in ("mnist", "cifar10"):
         VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:226
+# %% book/chapters/a4_experiments.md:229
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True) -> ImageData:
     """The experiment's data set (or `dataset`), resized and subset for `scale`."""
@@ -188,7 +188,11 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
               dataset: str | None = None, progress: bool = True) -> Path:
-    """Train and evaluate experiment NAME and write out/NAME.json (default: book/results/)."""
+    """Train and evaluate experiment NAME and write out/NAME.json (default: book/results/).
+
+    On another data set than the paper's, the record is named for it (vq_nn_mnist run on
+    fashion-mnist is recorded as vq_nn_fashion-mnist) and carries no paper numbers.
+    """
     experiment = get_experiment(name)
     device = resolve_device(device)
     scale = resolve_scale(scale, device)
@@ -201,13 +205,14 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
     if data.name != experiment.dataset:
         notes.append(f"trained and evaluated on {data.name}, not the paper's {experiment.dataset}")
     config_dict = {k: v for k, v in vars(config).items() if k not in ("out_dir", "progress")}
+    record = name.removesuffix(f"_{experiment.dataset}") + f"_{data.name}"
     return record_result(
-        name, metrics, device=device, scale=scale, wall_time=time.perf_counter() - began,
+        record, metrics, device=device, scale=scale, wall_time=time.perf_counter() - began,
         config={**config_dict, "dataset": data.name, "notes": notes, "source": experiment.source},
         paper=experiment.paper if data.name == experiment.dataset else None, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:353
+# %% book/chapters/a4_experiments.md:361
 QUANTIZERS: dict[str, tuple[str, dict]] = {     # bench name -> ("module:Class", extra kwargs)
     "nn": ("vqlit.vq:VectorQuantizer", {}),
     "ema": ("vqlit.vq:EMAVectorQuantizer", {}),

@@ -472,8 +472,9 @@ def provenance(device: str | torch.device, *, scale: str, wall_time: float) -> d
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True).stdout.strip()
         commit += "+uncommitted changes" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown (not a git checkout)"
+    except (OSError, subprocess.CalledProcessError):          # a copy of the tree, not a clone
+        given = os.environ.get("VQLIT_COMMIT")
+        commit = f"{given} (from VQLIT_COMMIT)" if given else "unknown (not a git checkout)"
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
