@@ -464,9 +464,15 @@ def results_dir() -> Path:
 
 
 def provenance(device: str | torch.device, *, scale: str, wall_time: float) -> dict:
-    """Where and how a result was produced."""
+    """Where and how a result was produced.
+
+    The commit is git's HEAD (marked when the tracked files differ from it), or $VQLIT_COMMIT where
+    the code was copied rather than cloned and the copy's own history cannot be trusted.
+    """
     device = torch.device(device)
     try:
+        if given := os.environ.get("VQLIT_COMMIT"):
+            raise OSError(given)
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
