@@ -119,7 +119,7 @@ def test_loss_falls_and_evaluate_counts_every_position():
     assert run.history[-1]["recon"] < run.history[0]["recon"]
     scores = evaluate(model, IMAGES[:100], batch_size=33)
     assert int(scores.counts.sum()) == 100 * 4 * 4 and 0 < scores.usage <= 1
-    assert set(scores.as_dict()) == {"psnr", "mse", "usage", "perplexity"}
+    assert set(scores.as_dict()) == {"psnr", "mse", "ssim", "usage", "perplexity"}
 
 
 def test_record_and_load_result(tmp_path):
