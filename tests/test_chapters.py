@@ -68,6 +68,20 @@ CHECKS = {"01_vq_preliminaries": check_01, "a1_data": check_a1, "a3_training": c
 
 # Chapters 2-4: each adds its own check function and CHECKS entry below this line.
 
+def check_02(g):
+    assert g["scale"] == "smoke"
+    assert g["toy_err_preserving"] < 0.2 * g["toy_err_arbitrary"]
+    assert g["mse_bayes"] < g["mse_nearest"]
+    assert g["bregman_err"] < 1e-8 and g["printed_min"] < 0 and g["theorem_gap"] < 1e-10
+    assert g["probe_digits"] > 0.9
+    assert g["data_name"] in ("mnist", "fashion-mnist", "digits") and g["live_steps"] == 40
+    for row in ("ae", "vqvae", "bayes"):
+        assert 0 < g[f"{row}_cluster_acc"] <= 1 and 0 <= g[f"{row}_nmi"] <= 1
+        assert 0 < g[f"{row}_probe_acc"] <= 1 and g[f"{row}_psnr"] > 5
+
+
+CHECKS["02_soft_vq"] = check_02
+
 
 @pytest.mark.chapter
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
