@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/02_soft_vq.md:1059
+# %% book/chapters/02_soft_vq.md:1061
 """Downstream evaluation of learned latents (Wu & Flierl's protocol): k-means clustering accuracy
 with the Hungarian matching, normalised mutual information, and a single-layer classifier."""
 from __future__ import annotations
@@ -64,7 +64,7 @@ def kmeans(features, n_clusters: int, *, n_init: int = 100, seed: int = 0) -> np
     return KMeans(n_clusters, n_init=n_init, random_state=seed).fit(x).labels_
 
 
-# %% book/chapters/02_soft_vq.md:1155
+# %% book/chapters/02_soft_vq.md:1157
 def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, *,
                  weight_decay: float = 1e-5, max_iter: int = 500) -> float:
     """Test accuracy of softmax regression (one linear layer) fitted on (train_x, train_y).
