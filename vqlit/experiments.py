@@ -38,7 +38,7 @@ class Experiment:
     model: Callable[[ImageData], nn.Module]        # data -> a model with .loss(x)
     recipes: dict[str, dict]                       # scale -> TrainConfig fields, "epochs", subsets
     image_size: int | None = 32                    # resize to this side (None: native size)
-    metrics: Callable[[nn.Module, ImageData], dict] | None = None   # None: reconstruction metrics
+    metrics: Callable[[nn.Module, ImageData, str], dict] | None = None  # None: reconstruction
     paper: dict[str, float] = field(default_factory=dict)           # the paper's numbers
     source: str = ""                               # where the paper prints them
 
@@ -113,7 +113,55 @@ for _ds in ("mnist", "cifar10"):
         VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:229
+# %% book/chapters/a4_experiments.md:222
+SOFT_SCALES = {
+    "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
+                  log_every=10),
+    "quick": dict(steps=1500, batch_size=32, lr=3e-4, optimizer="adam", train=20000, test=5000,
+                  log_every=37),
+    "full": dict(steps=40000, batch_size=32, lr=3e-4, optimizer="adam", log_every=1000),
+}
+_SOFT_KMEANS_INITS = {"smoke": 2, "quick": 10, "full": 100}
+_SOFT_PAPER = {  # Table 1 of Wu & Flierl, MNIST, d = 64: clustering acc., NMI, classification acc.
+    "ae": {"cluster_acc": 0.5261, "nmi": 0.5301, "probe_acc": 0.9191},
+    "vqvae": {"cluster_acc": 0.5148, "nmi": 0.3541, "probe_acc": 0.8162},
+    "bayes": {"cluster_acc": 0.7764, "nmi": 0.7188, "probe_acc": 0.9354},
+}
+
+
+def _soft_model(row: str) -> Callable[[ImageData], nn.Module]:
+    from vqlit.models import mlp_autoencoder
+    from vqlit.soft import soft_mlp_autoencoder, unit_scaling
+
+    def build(data: ImageData) -> nn.Module:
+        shape = dict(image_shape=data.image_shape, latent_dim=64)
+        if row == "ae":
+            return mlp_autoencoder(None, **shape)
+        if row == "vqvae":
+            vq = VectorQuantizer(num_codes=128, dim=64, beta=0.25)
+            with torch.no_grad():
+                vq.codebook.copy_(unit_scaling(128, 64))             # the paper's initialisation
+            return mlp_autoencoder(vq, **shape)
+        pixel_var = float((data.train_images.float() / 255).var())
+        return soft_mlp_autoencoder(num_codes=128, beta=2.5, noise_std=0.0,
+                                    quantizer_weight=3 * pixel_var, **shape)
+    return build
+
+
+def _latent_metrics(model: nn.Module, data: ImageData, scale: str) -> dict:
+    from vqlit.evaluation import latent_evaluation
+    return latent_evaluation(model, data, n_init=_SOFT_KMEANS_INITS[scale], seed=0)
+
+
+for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128"),
+                    ("bayes", "soft VQ-VAE (Bayesian estimator), K = 128")):
+    register(Experiment(
+        f"soft_{_row}_mnist", "02_soft_vq", f"Soft VQ-VAE Table 1: {_what}, mnist", "mnist",
+        _soft_model(_row), SOFT_SCALES, image_size=None, metrics=_latent_metrics,
+        paper=_SOFT_PAPER[_row], source="Wu & Flierl Table 1"))
+
+
+# %% book/chapters/a4_experiments.md:285
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True) -> ImageData:
     """The experiment's data set (or `dataset`), resized and subset for `scale`."""
@@ -162,10 +210,10 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
     return model, data, result, config
 
 
-def measure(experiment: Experiment, model: nn.Module, data: ImageData) -> dict:
+def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the whole test set of `data`."""
     if experiment.metrics is not None:
-        return experiment.metrics(model, data)
+        return experiment.metrics(model, data, scale)
     scores = evaluate(model, data.test_images).as_dict()
     extra, notes = perceptual_metrics(model, data.test_images)
     return {**scores, **extra, **({"notes": notes} if notes else {})}
@@ -182,7 +230,7 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
     model.load_state_dict(state["model"])
     model.to(resolve_device(device))
     return {"experiment": info["experiment"], "scale": info["scale"], "dataset": data.name,
-            "step": state["step"], **measure(experiment, model, data)}
+            "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
@@ -200,7 +248,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
     model, data, result, config = train_experiment(
         name, scale=scale, device=device, out=Path(runs) / f"{name}-{scale}", dataset=dataset,
         progress=progress)
-    metrics = measure(experiment, model, data)
+    metrics = measure(experiment, model, data, scale)
     notes = metrics.pop("notes", [])
     if data.name != experiment.dataset:
         notes.append(f"trained and evaluated on {data.name}, not the paper's {experiment.dataset}")
@@ -212,7 +260,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
         paper=experiment.paper if data.name == experiment.dataset else None, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:361
+# %% book/chapters/a4_experiments.md:417
 QUANTIZERS: dict[str, tuple[str, dict]] = {     # bench name -> ("module:Class", extra kwargs)
     "nn": ("vqlit.vq:VectorQuantizer", {}),
     "ema": ("vqlit.vq:EMAVectorQuantizer", {}),
@@ -316,4 +364,4 @@ def format_bench(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'reproduce', 'QUANTIZERS', 'make_quantizer', 'time_step', 'bench', 'format_bench']
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'SOFT_SCALES', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'reproduce', 'QUANTIZERS', 'make_quantizer', 'time_step', 'bench', 'format_bench']
