@@ -1,0 +1,244 @@
+"""OptVQ's quantizer (vqlit.optvq, from Chapter 4)."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from vqlit.optvq import (SinkhornQuantizer, TextbookSinkhornQuantizer, euclidean_distances,
+                         sinkhorn_assign)
+from vqlit.sinkhorn import normalize_cost, sinkhorn_textbook
+from vqlit.vq import QuantizerOutput
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small problems: one thread avoids thread hand-offs that dominate on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class CountLarge(TorchDispatchMode):
+    """Distinct tensors of at least `size` elements created by the operations run inside."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size, self.seen = size, set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        for t in result if isinstance(result, (tuple, list)) else [result]:
+            if isinstance(t, torch.Tensor) and t.numel() >= self.size:
+                self.seen.add(t.untyped_storage().data_ptr())
+        return result
+
+
+def test_euclidean_distances_match_cdist_in_float32_under_autocast():
+    g = torch.Generator().manual_seed(0)
+    z, e = torch.randn(300, 16, generator=g, dtype=torch.float64), torch.randn(200, 16, generator=g, dtype=torch.float64)
+    assert torch.allclose(euclidean_distances(z, e), torch.cdist(z, e), atol=1e-10)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        d32 = euclidean_distances(z.float(), e.float())
+    assert d32.dtype == torch.float32 and (d32 >= 0).all()
+    assert torch.allclose(d32.double(), torch.cdist(z, e), atol=1e-4)
+    assert euclidean_distances(z[:3], z[:3]).diagonal().max() < 1e-6     # cancellation, then sqrt
+
+
+def test_fast_log_and_textbook_assignments_agree():
+    g = torch.Generator().manual_seed(1)
+    z, e = torch.randn(500, 8, generator=g, dtype=torch.float64), torch.randn(300, 8, generator=g, dtype=torch.float64)
+    fast = sinkhorn_assign(z, e)
+    assert torch.equal(fast, sinkhorn_assign(z, e, solver="log"))
+    ref = sinkhorn_textbook(normalize_cost(torch.cdist(z, e)), epsilon=10.0, iters=5, guard=0.0)
+    assert torch.equal(fast, ref.argmax(1))                                  # same plan, float64
+    official = sinkhorn_assign(z, e, solver="textbook")                      # with OptVQ's guard
+    assert (official == fast).double().mean() > 0.9
+
+
+def test_fast_path_holds_one_n_by_k_tensor():
+    g = torch.Generator().manual_seed(2)
+    z, e = torch.randn(1024, 16, generator=g), torch.randn(512, 16, generator=g)
+    counts = {}
+    for solver in ("fast", "log", "textbook"):
+        with CountLarge(1024 * 512) as counter:
+            sinkhorn_assign(z, e, solver=solver)
+        counts[solver] = len(counter.seen)
+    assert counts["fast"] == 1 and counts["log"] >= 2 and counts["textbook"] >= 2
+    q = SinkhornQuantizer(num_codes=512, dim=16)
+    zq = z.clone().requires_grad_(True)
+    with CountLarge(1024 * 512) as counter:
+        out = q(zq)
+        (out.quantized.square().mean() + out.loss).backward()
+    assert len(counter.seen) == 1                                            # forward + backward
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_contract_shapes_values_and_stats(heads):
+    q = SinkhornQuantizer(num_codes=64, dim=8, heads=heads)
+    z = torch.randn(2, 5, 5, 8, requires_grad=True)
+    out = q(z)
+    assert isinstance(out, QuantizerOutput)
+    assert out.quantized.shape == z.shape and out.quantized.dtype == z.dtype
+    assert out.indices.shape == ((2, 5, 5, heads) if heads > 1 else (2, 5, 5))
+    assert out.indices.dtype == torch.int64
+    assert 0 <= int(out.indices.min()) and int(out.indices.max()) < 64
+    assert torch.equal(out.quantized, q.lookup(out.indices))
+    assert set(out.stats) == {"usage", "perplexity"} and out.loss.ndim == 0
+    assert 1 <= float(out.stats["perplexity"]) <= 64
+
+
+def test_loss_and_gradients_match_the_closed_form():
+    torch.manual_seed(0)
+    beta, n, d, k = 0.25, 40, 3, 7
+    q = SinkhornQuantizer(num_codes=k, dim=d, beta=beta)
+    z = torch.randn(n, d, requires_grad=True)
+    out = q(z)
+    e = q.codebook.detach()[out.indices]
+    diff = (e - z.detach()).double()                                         # (n, d)
+    assert torch.isclose(out.loss.double(), (1 + beta) * diff.square().mean(), rtol=1e-6)
+    out.loss.backward()
+    # Eq. (optvq-loss): d/dz mean((z - sg e)^2) = -2/(nd)(e - z); d/de beta mean((e - sg z)^2)
+    assert torch.allclose(z.grad.double(), -2 / (n * d) * diff, atol=1e-7)
+    expected = torch.zeros(k, d, dtype=torch.float64).index_add_(0, out.indices, diff)
+    assert torch.allclose(q.codebook.grad.double(), beta * 2 / (n * d) * expected, atol=1e-7)
+    unused = torch.ones(k, dtype=torch.bool)
+    unused[out.indices] = False
+    assert q.codebook.grad[unused].abs().sum() == 0
+
+
+def test_straight_through_gradient_reaches_the_input():
+    q = SinkhornQuantizer(num_codes=32, dim=4)
+    z = torch.randn(50, 4, requires_grad=True)
+    w = torch.randn(50, 4)
+    (q(z).quantized * w).sum().backward()
+    assert torch.equal(z.grad, w)
+
+
+def test_heads_share_one_codebook_and_one_joint_sinkhorn():
+    torch.manual_seed(0)
+    q = SinkhornQuantizer(num_codes=128, dim=8, heads=4)
+    assert q.codebook.shape == (128, 2)
+    z = torch.randn(3, 4, 4, 8)
+    out = q(z)
+    joint = sinkhorn_assign(z.reshape(-1, 2), q.codebook.detach())
+    assert torch.equal(out.indices.flatten(), joint)
+    assert torch.equal(out.quantized, q.codebook.detach()[out.indices].flatten(-2))
+
+
+def test_textbook_variant_constructs_with_defaults():
+    q = TextbookSinkhornQuantizer(num_codes=16, dim=4)
+    assert q.solver == "textbook"
+    z = torch.randn(30, 4, dtype=torch.float64)
+    q.double()
+    fast = SinkhornQuantizer(num_codes=16, dim=4).double()
+    fast.load_state_dict(q.state_dict())
+    assert (q(z).indices == fast(z).indices).double().mean() > 0.9
+    assert "solver='textbook'" in repr(q)
+
+
+@pytest.mark.parametrize("kwargs", [dict(heads=3), dict(solver="exact"), dict(iters=0), dict(heads=0)])
+def test_bad_settings_raise(kwargs):
+    with pytest.raises(ValueError):
+        SinkhornQuantizer(num_codes=16, dim=8, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [torch.randn(8), torch.randn(4, 3), torch.ones(4, 8, dtype=torch.int64),
+                                 torch.full((4, 8), float("nan")), torch.full((4, 8), float("inf")),
+                                 torch.randn(0, 8)])
+def test_bad_inputs_raise_value_error(bad):
+    with pytest.raises(ValueError):
+        SinkhornQuantizer(num_codes=16, dim=8)(bad)
+
+
+def test_bfloat16_autocast_and_float64_inputs():
+    q = SinkhornQuantizer(num_codes=64, dim=8, heads=2)
+    z = torch.randn(100, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = q(z.bfloat16())
+    assert half.quantized.dtype == torch.bfloat16 and half.loss.dtype == torch.float32
+    assert torch.equal(half.indices, q(z.bfloat16().float()).indices)         # float32 inside
+    wide = q.double()(z.double())
+    assert wide.quantized.dtype == torch.float64 and wide.loss.dtype == torch.float64
+
+
+def reference_assign(z, codebook, epsilon=10.0, iters=5):
+    """OptVQ's assignment in float64 with SciPy's logsumexp: normalized cost, log-domain Sinkhorn."""
+    from scipy.special import logsumexp
+    cost = torch.cdist(z.double(), codebook.double()).numpy()
+    cost = (cost - cost.min()) / (cost.std(ddof=1) + 1e-6)                  # Eqs. (11)-(12)
+    n, k = cost.shape
+    alpha = np.zeros(n)
+    for _ in range(iters):
+        beta = -np.log(k) - logsumexp(alpha[:, None] - epsilon * cost, axis=0)
+        alpha = -np.log(n) - logsumexp(beta[None, :] - epsilon * cost, axis=1)
+    return torch.from_numpy((beta[None, :] - epsilon * cost).argmax(1))
+
+
+QUANTIZER_GRID = list(itertools.product([1e-3, 1.0, 1e2, 1e4], [None, "feature", "code"],
+                                        [(40, 64), (200, 64)],
+                                        [torch.float16, torch.bfloat16, torch.float32, torch.float64]))
+
+
+@pytest.mark.parametrize("scale,outlier,shape,dtype", QUANTIZER_GRID)
+def test_quantizer_reliability_grid(scale, outlier, shape, dtype):
+    """Any scale, outliers, half to double precision, N < K and N > K: valid, finite, and the
+    assignment of a float64 log-domain reference (the outlying feature included)."""
+    n, k = shape
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(n, 4, generator=g, dtype=torch.float64) * scale
+    q = SinkhornQuantizer(num_codes=k, dim=4)
+    with torch.no_grad():
+        q.codebook.copy_(torch.randn(k, 4, generator=g) * scale + 0.3 * scale)
+        if outlier == "code":
+            q.codebook[-1] -= 100 * scale
+    if outlier == "feature":
+        z[0] += 100 * scale
+    z = z.to(dtype)
+    limit = torch.finfo(dtype).max
+    if not torch.isfinite(z).all() or q.codebook.abs().max() > limit:
+        pytest.skip(f"{dtype} cannot hold these features and codes")
+    out = q(z)
+    assert torch.isfinite(out.quantized).all() and torch.isfinite(out.loss)
+    assert 0 <= int(out.indices.min()) and int(out.indices.max()) < k
+    ref = reference_assign(z, q.codebook.detach())
+    assert (out.indices == ref).double().mean() >= 0.95
+    if outlier == "feature":                      # the outlier is not silently sent to code 0
+        assert out.indices[0] == ref[0]
+
+
+def test_usage_beats_nearest_neighbour_when_codes_start_off_the_data():
+    from vqlit.vq import VectorQuantizer
+    torch.manual_seed(0)
+    z = torch.randn(2000, 2)
+    nn_q, ot_q = VectorQuantizer(num_codes=64, dim=2), SinkhornQuantizer(num_codes=64, dim=2)
+    start = torch.randn(64, 2) * 0.3 + 4.0
+    with torch.no_grad():
+        nn_q.codebook.copy_(start)
+        ot_q.codebook.copy_(start)
+    assert ot_q(z).stats["usage"] > 2 * nn_q(z).stats["usage"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu_without_host_syncs():
+    torch.manual_seed(0)
+    cpu = SinkhornQuantizer(num_codes=512, dim=8, heads=2, check_finite=False)
+    gpu = SinkhornQuantizer(num_codes=512, dim=8, heads=2, check_finite=False).cuda()
+    gpu.load_state_dict(cpu.state_dict())
+    z = torch.randn(16, 8, 8, 8)
+    a = cpu(z)
+    zc = z.cuda().requires_grad_(True)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        b = gpu(zc)
+        (b.quantized.square().mean() + b.loss).backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert (a.indices == b.indices.cpu()).double().mean() > 0.99
+    assert torch.allclose(a.loss, b.loss.cpu(), rtol=1e-3)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        assert gpu(z.cuda().bfloat16()).loss.dtype == torch.float32

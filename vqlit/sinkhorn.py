@@ -1,0 +1,214 @@
+# This file is generated from book/chapters/04_optvq.md by tools/export.py. Do not edit it:
+# edit the chapter, then run `python tools/export.py`.
+
+
+# %% book/chapters/04_optvq.md:231
+"""Entropic optimal transport for vector quantization: OptVQ's normalization and Sinkhorn solvers
+(the textbook loop, the fast stabilized scaling form, the log domain), optionally distributed."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+def _reduce(x: Tensor, op: str, group) -> Tensor:
+    """All-reduce x in place over `group` ("sum" | "min" | "max"); nothing when group is None."""
+    if group is not None and dist.is_available() and dist.is_initialized():
+        dist.all_reduce(x, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN,
+                               "max": dist.ReduceOp.MAX}[op], group=group)
+    return x
+
+
+def _total_rows(cost: Tensor, group) -> Tensor:
+    """N of cost (..., N, K) summed over the processes of `group`: a 0-dim tensor."""
+    n = torch.tensor(float(cost.shape[-2]), dtype=cost.dtype, device=cost.device)
+    return _reduce(n, "sum", group)
+
+
+def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
+                      guard: float = 1e-8, group=None) -> Tensor:
+    """OptVQ's loop on the matrix, Eq. (sinkhorn-updates): (..., N, K) -> plan (..., N, K).
+
+    Uniform marginals (1/N per row, 1/K per column, total mass 1); ends with the rows. The
+    column sums and N are taken over `group` when it is given, as in the official code.
+    """
+    q = torch.exp(-epsilon * cost)                                       # (..., N, K) the kernel
+    n, k = _total_rows(cost, group), cost.shape[-1]
+    q /= _reduce(q.sum((-2, -1), keepdim=True), "sum", group) + guard    # total mass 1
+    for _ in range(iters):
+        q /= _reduce(q.sum(-2, keepdim=True), "sum", group) + guard      # (..., 1, K) columns
+        q /= k                                                           # each code: 1/K
+        q /= q.sum(-1, keepdim=True) + guard                             # (..., N, 1) rows
+        q /= n                                                           # each feature: 1/N
+    return q
+
+
+# %% book/chapters/04_optvq.md:282
+class ScaledPlan(NamedTuple):
+    """A Sinkhorn plan in factored form, Eq. (gibbs): P = diag(u) kernel diag(v)."""
+
+    kernel: Tensor   # (..., N, K) exp(-epsilon (C - f - g)), entries in [0, 1], Eq. (stabilized)
+    u: Tensor        # (..., N) row scaling
+    v: Tensor        # (..., K) column scaling
+
+    def dense(self) -> Tensor:
+        """The plan as a matrix (..., N, K)."""
+        return self.u[..., :, None] * self.kernel * self.v[..., None, :]    # diag(u) K diag(v)
+
+    def argmax_(self) -> Tensor:
+        """The largest entry of each row, (..., N) int64. Overwrites the kernel (no new N x K)."""
+        return self.kernel.mul_(self.v[..., None, :]).argmax(-1)            # u_i > 0: irrelevant
+
+
+def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
+    """a = 1/N over all rows of all processes, b = 1/K: (..., N) and (..., K)."""
+    n, k = _total_rows(cost, group), cost.shape[-1]
+    a = torch.ones(cost.shape[:-1], dtype=cost.dtype, device=cost.device) / n      # (..., N)
+    b = torch.full(cost.shape[:-2] + (k,), 1.0 / k, dtype=cost.dtype, device=cost.device)
+    return a, b
+
+
+def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
+             epsilon: float | Tensor = 10.0, iters: int = 5, group=None,
+             inplace: bool = False) -> ScaledPlan:
+    """Sinkhorn's scaling iterations, Eq. (sinkhorn-updates), on a stabilized kernel.
+
+    cost (..., N, K) in float32 or float64; a (..., N), b (..., K) marginals (default uniform);
+    epsilon multiplies the cost (a float or a 0-dim tensor). Starts where the textbook loop starts
+    and ends with the rows, so it equals `sinkhorn_textbook` (guard 0) at every iteration count.
+    With `group`, the rows are split over the processes and the column sums are reduced.
+    `inplace=True` turns `cost` into the kernel: the only N x K tensor it then holds.
+    """
+    if iters < 1:
+        raise ValueError(f"iters must be at least 1, got {iters}")
+    if a is None or b is None:
+        a0, b0 = uniform_marginals(cost, group)
+        a, b = (a0 if a is None else a), (b0 if b is None else b)
+    kernel = cost if inplace else cost.clone()                             # (..., N, K)
+    eps = torch.as_tensor(epsilon, dtype=cost.dtype, device=cost.device)
+    tiny = torch.finfo(cost.dtype).tiny
+    # Eq. (stabilized): f_i = min_k C_ik, g_k = min_i (C_ik - f_i), kernel = exp(-eps (C - f - g))
+    f = kernel.amin(-1, keepdim=True)                                      # (..., N, 1)
+    kernel.sub_(f)                                                         # C - f >= 0
+    g = _reduce(kernel.amin(-2, keepdim=True), "min", group)               # (..., 1, K)
+    kernel.sub_(g).mul_(-eps).exp_()                                       # (..., N, K) in [0, 1]
+    # Eq. (start): the textbook's uniform start, u0 = exp(-eps (f - min f)), in (0, 1]
+    f_min = _reduce(f.amin(-2, keepdim=True), "min", group)                # (..., 1, 1)
+    u = torch.exp(-eps * (f - f_min)).squeeze(-1)                          # (..., N)
+    for _ in range(iters):
+        col = _reduce((u[..., None, :] @ kernel).squeeze(-2), "sum", group)  # (..., K) K^T u
+        v = b / col.clamp_min(tiny)                                        # Eq. (sinkhorn-updates)
+        v = (v / v.amax(-1, keepdim=True)).clamp_min(tiny)                 # scale-free; max 1
+        u = a / (kernel @ v[..., None]).squeeze(-1).clamp_min(tiny)        # (..., N) K v
+    return ScaledPlan(kernel, u, v)
+
+
+# %% book/chapters/04_optvq.md:465
+def center_(cost: Tensor, *, group=None) -> Tensor:
+    """Eq. (normalize), first part, in place: cost -= its mean; returns its standard deviation.
+
+    Mean and (unbiased) standard deviation over the last two dimensions of cost (..., N, K) and over
+    every process of `group`, in two exact passes; shape (..., 1, 1). No N x K temporary.
+    """
+    count = _total_rows(cost, group) * cost.shape[-1]                          # N K, all processes
+    mean = _reduce(cost.sum((-2, -1), keepdim=True), "sum", group) / count     # (..., 1, 1)
+    cost.sub_(mean)                                                            # C - mu
+    squares = torch.linalg.vector_norm(cost, dim=(-2, -1), keepdim=True).square()
+    return (_reduce(squares, "sum", group) / (count - 1).clamp_min(1)).sqrt()  # sigma
+
+
+def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
+    """OptVQ's normalization, Eq. (normalize): standardise, then shift to a minimum of 0."""
+    centred = cost.clone()                                                     # (..., N, K)
+    centred /= center_(centred, group=group) + delta                           # C^ (Eq. 11)
+    return centred.sub_(_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
+
+
+# %% book/chapters/04_optvq.md:596
+def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
+    """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped."""
+    top = _reduce(x.amax(dim, keepdim=True), "max", group)                     # largest term
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))         # all -inf slices
+    total = _reduce(x.sub_(top).exp_().sum(dim, keepdim=True), "sum", group)
+    return (top + total.log()).squeeze(dim)
+
+
+def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
+                 epsilon: float | Tensor = 10.0, iters: int = 5,
+                 group=None) -> tuple[Tensor, Tensor]:
+    """Eq. (sinkhorn-updates) on potentials: log P_ik = alpha_i + beta_k - epsilon C_ik.
+
+    cost (..., N, K) -> alpha (..., N), beta (..., K). Same start and order as the textbook
+    loop; no under- or overflow at any scale. Holds two N x K buffers.
+    """
+    if iters < 1:
+        raise ValueError(f"iters must be at least 1, got {iters}")
+    if a is None or b is None:
+        a0, b0 = uniform_marginals(cost, group)
+        a, b = (a0 if a is None else a), (b0 if b is None else b)
+    scaled = cost * -torch.as_tensor(epsilon, dtype=cost.dtype, device=cost.device)  # -eps C
+    work = torch.empty_like(scaled)                                                  # (..., N, K)
+    log_a, log_b = a.log(), b.log()
+    alpha = torch.zeros_like(log_a)                                                  # (..., N)
+    for _ in range(iters):
+        torch.add(scaled, alpha[..., :, None], out=work)                   # alpha_i - eps C_ik
+        beta = log_b - _logsumexp_(work, -2, group)                        # (..., K) columns
+        torch.add(scaled, beta[..., None, :], out=work)                    # beta_k - eps C_ik
+        alpha = log_a - _logsumexp_(work, -1, None)                        # (..., N) rows
+    return alpha, beta
+
+
+class SinkhornSolver:
+    """A transport solver `solver(cost, a, b) -> plan` for quantizers with a pluggable solver.
+
+    cost (..., N, K), a (..., N), b (..., K) non-negative marginals summing to 1. The plan has
+    cost's shape and device, is detached, is float64 for float64 costs and float32 otherwise, and
+    after convergence has row sums a and column sums b. Leading dimensions are independent problems.
+    """
+
+    def __init__(self, *, epsilon: float = 10.0,   # multiplies the (normalized) cost; POT's 1/reg
+                 iters: int = 100,                 # Sinkhorn iterations, Eq. (sinkhorn-updates)
+                 normalize: bool = False,          # OptVQ's Eq. (normalize) per problem
+                 log_domain: bool = True,          # potentials (safe for any scale) or scalings
+                 group=None):                      # process group whose rows are reduced over
+        self.epsilon, self.iters, self.normalize = epsilon, iters, normalize
+        self.log_domain, self.group = log_domain, group
+
+    def _prepare(self, cost: Tensor, a: Tensor, b: Tensor):
+        dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32
+        c = cost.detach().to(dtype, copy=True)                               # (..., N, K)
+        eps = torch.as_tensor(self.epsilon, dtype=dtype, device=c.device)
+        if self.normalize:                                                   # Eq. (normalize)
+            eps = eps / (center_(c.clone(), group=self.group) + 1e-6)        # (..., 1, 1)
+        return c, a.detach().to(dtype), b.detach().to(dtype), eps
+
+    @torch.no_grad()
+    def __call__(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        with torch.autocast(cost.device.type, enabled=False):
+            c, a, b, eps = self._prepare(cost, a, b)
+            if self.log_domain:
+                alpha, beta = sinkhorn_log(c, a, b, epsilon=eps, iters=self.iters, group=self.group)
+                return torch.exp(c.mul_(-eps).add_(alpha[..., :, None]).add_(beta[..., None, :]))
+            plan = sinkhorn(c, a, b, epsilon=eps, iters=self.iters, group=self.group, inplace=True)
+            return plan.dense()
+
+    @torch.no_grad()
+    def potentials(self, cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The plan and the dual potentials f (..., N), g (..., K) in the cost's units, Eq. (gibbs):
+        P = exp(eps (f_i + g_k - C_ik)), with eps the (normalized) temperature. Log domain."""
+        with torch.autocast(cost.device.type, enabled=False):
+            c, a, b, eps = self._prepare(cost, a, b)
+            alpha, beta = sinkhorn_log(c, a, b, epsilon=eps, iters=self.iters, group=self.group)
+            plan = torch.exp(alpha[..., :, None] + beta[..., None, :] - eps * c)   # (..., N, K)
+            scale = eps.reshape(eps.shape[:-1]) if eps.ndim else eps                # (..., 1)
+            return plan, alpha / scale, beta / scale
+
+    def __repr__(self) -> str:
+        return (f"SinkhornSolver(epsilon={self.epsilon}, iters={self.iters}, "
+                f"normalize={self.normalize}, log_domain={self.log_domain})")
+
+
+__all__ = ['sinkhorn_textbook', 'ScaledPlan', 'uniform_marginals', 'sinkhorn', 'center_', 'normalize_cost', 'sinkhorn_log', 'SinkhornSolver']
