@@ -1,0 +1,209 @@
+# This file is generated from book/chapters/03_vq_wae.md by tools/export.py. Do not edit it:
+# edit the chapter, then run `python tools/export.py`.
+
+
+# %% book/chapters/03_vq_wae.md:160
+"""Optimal transport as a quantizer loss (VQ-WAE): an exact solver, the transport cost with its
+(sub)gradients, and the Wasserstein quantizer, whose solver is a parameter."""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vqlit.metrics import codebook_stats
+from vqlit.vq import (Quantizer, QuantizerOutput, _compute_dtype, _init_codebook, nearest_code,
+                      straight_through)
+
+Solver = Callable[[Tensor, Tensor, Tensor], Tensor]    # solver(cost, a, b) -> plan
+
+
+# %% book/chapters/03_vq_wae.md:183
+def _broadcast_marginals(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Check the shapes of an OT problem; a, b broadcast to (..., N) and (..., K)."""
+    if not isinstance(cost, Tensor) or not cost.is_floating_point() or cost.ndim < 2:
+        what = f"{cost.dtype} tensor of shape {tuple(cost.shape)}" if isinstance(cost, Tensor) \
+            else type(cost).__name__
+        raise ValueError(f"expected a floating-point cost of shape (..., N, K), got a {what}")
+    n, k = cost.shape[-2:]
+    if n == 0 or k == 0:
+        raise ValueError(f"expected a non-empty cost, got shape {tuple(cost.shape)}")
+    try:
+        return a.expand(*cost.shape[:-1]), b.expand(*cost.shape[:-2], k)
+    except RuntimeError:
+        raise ValueError(f"marginals of shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit "
+                         f"a cost of shape {tuple(cost.shape)}: expected (..., {n}) and "
+                         f"(..., {k})") from None
+
+
+class ExactOT:
+    """Exact optimal transport, Eq. (ot-lp), by POT's network simplex (ot.emd).
+
+    `solver(cost, a, b) -> plan`: cost (..., N, K), a (..., N), b (..., K) non-negative, each
+    summing to 1; the plan (..., N, K) has cost's device and dtype and no autograd history.
+    Solved on the CPU in float64, `threads` problems at a time (None: one per CPU core).
+    """
+
+    def __init__(self, *, max_iter: int = 100_000,     # network simplex iterations per problem
+                 threads: int | None = None):           # problems solved at once
+        self.max_iter, self.threads = max_iter, threads
+
+    def __call__(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        return self.potentials(cost, a, b)[0]
+
+    def potentials(self, cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The plan and the dual potentials f (..., N), g (..., K) of Eq. (ot-dual)."""
+        import ot
+
+        a, b = _broadcast_marginals(cost, a, b)
+        n, k = cost.shape[-2:]
+        host = lambda t, *shape: t.detach().to("cpu", torch.float64).reshape(*shape).numpy()
+        costs, rows, cols = host(cost, -1, n, k), host(a, -1, n), host(b, -1, k)   # (G, N, K) ...
+        if not np.isfinite(costs).all():
+            raise ValueError("the cost contains NaN or infinity")
+        for name, m in (("a", rows), ("b", cols)):
+            if not np.isfinite(m).all() or (m < 0).any() or np.abs(m.sum(1) - 1).max() > 1e-4:
+                raise ValueError(f"marginal {name} must be non-negative and sum to 1 along its "
+                                 f"last dimension; its sums lie in [{m.sum(1).min():.6g}, "
+                                 f"{m.sum(1).max():.6g}]")
+        rows, cols = rows / rows.sum(1, keepdims=True), cols / cols.sum(1, keepdims=True)
+
+        def solve(i: int):
+            plan, log = ot.emd(rows[i], cols[i], costs[i], numItermax=self.max_iter, log=True)
+            if log["result_code"] not in (1, 3):          # 1: optimal; 3: POT warns (max_iter)
+                raise RuntimeError(f"ot.emd failed on problem {i}: {log['warning']}")
+            return plan, log["u"], log["v"]
+
+        threads = min(len(costs), self.threads or os.cpu_count() or 1)
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                out = list(pool.map(solve, range(len(costs))))
+        else:
+            out = [solve(i) for i in range(len(costs))]
+        back = lambda j, shape: (torch.from_numpy(np.stack([o[j] for o in out])).reshape(shape)
+                                 .to(cost.device, cost.dtype))
+        return back(0, cost.shape), back(1, a.shape), back(2, b.shape)
+
+    def __repr__(self) -> str:
+        return f"ExactOT(max_iter={self.max_iter}, threads={self.threads})"
+
+
+# %% book/chapters/03_vq_wae.md:604
+def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
+                   solver: Solver | None = None) -> tuple[Tensor, Tensor]:
+    """W = <P*, C> per problem, Eq. (ot-lp), and the plan P*: (..., N, K) -> (...), (..., N, K).
+
+    Differentiable as Eq. (ot-grad): dW/dcost = P*; and dW/da = f*, dW/db = g* (the potentials of
+    Eq. (ot-dual)) when a or b requires grad, which needs a solver with a `potentials` method.
+    """
+    solver = solver if solver is not None else ExactOT()
+    duals = (a.requires_grad or b.requires_grad) and torch.is_grad_enabled()
+    with torch.no_grad():
+        if duals:
+            potentials = getattr(solver, "potentials", None)
+            if potentials is None:
+                raise ValueError(f"gradients with respect to the marginals need the dual "
+                                 f"potentials, and {solver!r} has no `potentials(cost, a, b) -> "
+                                 "(plan, f, g)`; use ExactOT or fixed marginals")
+            plan, f, g = potentials(cost, a, b)
+        else:
+            plan = solver(cost, a, b)                                       # (..., N, K)
+    value = (plan.detach() * cost).sum((-2, -1))                           # (...) <sg[P*], C>
+    if duals:
+        value = value + (f * (a - a.detach())).sum(-1) + (g * (b - b.detach())).sum(-1)
+    return value, plan
+
+
+# %% book/chapters/03_vq_wae.md:747
+class WassersteinQuantizer(Quantizer):
+    """VQ-WAE's quantizer: nearest codeword forward, straight-through backward, and the loss of
+    Eq. (wae-code), lambda * the Wasserstein distance between the batch's latents and the codeword
+    measure (one transport problem per latent position, or one for all latents), plus a KL pull of
+    learned codeword weights towards uniform. The OT solver is a parameter (default: ExactOT)."""
+
+    def __init__(self, *, num_codes: int, dim: int,
+                 solver: Solver | None = None,   # solver(cost, a, b) -> plan; None: ExactOT()
+                 ws_weight: float = 1e-3,        # lambda, Eq. (wae-code): code 1e-3, paper 1
+                 per_position: bool = True,      # one problem per position (code) or one for all
+                 learned_weights: bool = False,  # pi = softmax(logits) (code) or uniform (paper)
+                 positions: int = 1,             # latent positions S with learned weights
+                 kl_weight: float = 1.0,         # kappa: pull of learned weights to uniform
+                 init: str = "normal",           # codebook N(0, 1) as the code; or "uniform"
+                 check_finite: bool = True):
+        super().__init__(num_codes=num_codes, dim=dim, check_finite=check_finite)
+        if positions < 1:
+            raise ValueError(f"positions must be at least 1, got {positions}")
+        self.solver = solver if solver is not None else ExactOT()
+        self.ws_weight, self.kl_weight, self.per_position = ws_weight, kl_weight, per_position
+        self.codebook = nn.Parameter(_init_codebook(num_codes, dim, init))       # (K, d)
+        if learned_weights:
+            if not callable(getattr(self.solver, "potentials", None)):
+                raise ValueError(f"learned codeword weights get their gradient from the dual "
+                                 f"potentials, and {self.solver!r} has no `potentials` method")
+            rows = positions if per_position else 1
+            logits = torch.zeros(rows, num_codes)                                # (S, K)
+            home = num_codes // rows if per_position else 0      # the code's 8 for K=512, S=64
+            for s in range(rows if home else 0):
+                logits[s, s * home:(s + 1) * home] = 1.0
+            self.logits = nn.Parameter(logits)
+        else:
+            self.register_parameter("logits", None)
+
+    def groups(self, x: Tensor) -> Tensor:
+        """The sets of latents transported together: (B, *grid, d) -> (S, B, d), or (1, N, d)."""
+        if self.per_position and x.ndim > 2:
+            return x.reshape(x.shape[0], -1, self.dim).transpose(0, 1)          # (S, B, d)
+        return x.reshape(1, -1, self.dim)                                         # (1, N, d)
+
+    def code_weights(self, groups: int, dtype: torch.dtype) -> Tensor:
+        """pi for each group: (S, K); uniform, or softmax of the learned logits."""
+        if self.logits is None:
+            return torch.full((groups, self.num_codes), 1 / self.num_codes, dtype=dtype,
+                              device=self.codebook.device)
+        if self.logits.shape[0] not in (1, groups):
+            raise ValueError(f"learned weights were made for {self.logits.shape[0]} latent "
+                             f"positions, but the input has {groups}")
+        return self.logits.to(dtype).softmax(-1).expand(groups, -1)              # (S, K)
+
+    def transport_loss(self, x: Tensor, codebook: Tensor) -> Tensor:
+        """Eq. (wae-code) for latents x (B, *grid, d) or (N, d) and the codebook (K, d)."""
+        z = self.groups(x)                                                        # (S, n, d)
+        s, n, _ = z.shape
+        e2 = codebook.square().sum(-1)                                            # (K,)
+        cost = torch.baddbmm(z.square().sum(-1, keepdim=True) + e2, z,            # (S, n, K)
+                             codebook.T.expand(s, -1, -1), alpha=-2.0).clamp_min(0)   # D_ik
+        a = z.new_full((s, n), 1 / n)                                             # (S, n) 1/B
+        pi = self.code_weights(s, z.dtype)                                        # (S, K)
+        w, _ = transport_cost(cost, a, pi, self.solver)                           # (S,)
+        loss = self.ws_weight * w.sum()
+        if self.logits is not None:                                  # (1/K) KL(pi || U) each
+            p = self.logits.to(z.dtype).softmax(-1)                                # (S, K)
+            kl = (torch.special.xlogy(p, p) + p * math.log(self.num_codes)).sum(-1)
+            loss = loss + self.kl_weight * (kl / self.num_codes).sum()
+        return loss
+
+    def forward(self, z: Tensor) -> QuantizerOutput:
+        self.check(z)
+        with torch.autocast(z.device.type, enabled=False):
+            x = z.to(_compute_dtype(z))                                           # (..., d)
+            flat = x.reshape(-1, self.dim)                                        # (N, d)
+            codebook = self.codebook.to(x.dtype)                                  # (K, d)
+            indices = nearest_code(flat.detach(), codebook.detach())     # (N,) Eq. (vq-nearest)
+            quantized = straight_through(flat, F.embedding(indices, codebook.detach()))  # (ste)
+            loss = self.transport_loss(x, codebook) if self.training else x.new_zeros(())
+        return QuantizerOutput(quantized.view(z.shape).to(z.dtype), indices.view(z.shape[:-1]),
+                               loss, codebook_stats(indices, self.num_codes))
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, ws_weight={self.ws_weight}, "
+                f"per_position={self.per_position}, learned_weights={self.logits is not None}, "
+                f"solver={self.solver!r}")
+
+
+__all__ = ['Solver', 'ExactOT', 'transport_cost', 'WassersteinQuantizer']
