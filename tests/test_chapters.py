@@ -83,6 +83,24 @@ def check_02(g):
 CHECKS["02_soft_vq"] = check_02
 
 
+def check_03(g):
+    assert g["scale"] == "smoke"
+    assert g["brute_cases"] == 5 and g["lp_gap"] < 1e-9 and g["kmeans_gap"] < 1e-9
+    assert g["lloyd_used"] < g["bal_codes"] == 8 and g["bal_per_code"] == 100 and g["bal_price"] >= 1
+    assert g["toy_used_ws"] == g["toy_codes"] == 24 and g["toy_used_vq"] <= 12
+    assert g["fd_err"] < 1e-6 and g["support_uniform"] == 512 < g["support_learned"] == 543
+    assert g["full_steps"] == 156_250 and g["exact_step_s"] > 0 and g["rest_step_s"] > 0
+    assert abs(g["exact_full_hours"] - g["full_steps"] * g["exact_step_s"] / 3600) < 1e-9
+    assert g["image_data"] in ("mnist", "fashion-mnist", "digits") and g["image_steps"] == 20
+    for key in ("vq", "wae"):
+        assert 1 <= g[f"{key}_perplexity"] <= 512 and 0 < g[f"{key}_usage"] <= 1
+        assert g[f"{key}_psnr"] > 5 and -1 <= g[f"{key}_ssim"] <= 1
+    assert all(1 <= g[f"sweep_ppl_{k}"] <= k for k in (64, 128, 256, 512))
+
+
+CHECKS["03_vq_wae"] = check_03
+
+
 @pytest.mark.chapter
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_at_smoke_scale(path, tmp_path):
