@@ -101,6 +101,23 @@ def check_03(g):
 CHECKS["03_vq_wae"] = check_03
 
 
+def check_04(g):
+    assert g["scale"] == "smoke"
+    assert g["lp_used_ot"] == 1.0 and g["lp_used_nn"] < 0.5
+    assert g["code0_large"] == 1.0 and g["norm_span_max"] < 10.3 and g["guard_agree"] < 1
+    assert g["conv_err5_shift"] < g["conv_err5_among"] and 0.5 < g["conv_agree5_among"] < 1
+    assert g["emd_agree_large"] >= 0.95 > g["emd_agree_small"] and g["consistency_overlap"] >= 0.95
+    assert g["toy_used_optvq"] >= 2 * g["toy_used_nn"] and g["toy_codes"] == 24
+    assert g["nk_fast"] == 1 and g["ddp_same_global"] == 1.0 > g["ddp_same_local"]
+    assert 0 <= g["ws_gap_100"] < 0.02
+    assert g["image_data"] in ("mnist", "fashion-mnist", "digits") and g["image_steps"] == 40
+    assert 0 < g["nn_usage"] < g["optvq_usage"] <= 1 and 1 <= g["optvq_ppl"] <= 1024
+    assert g["nn_psnr"] > 5 and g["optvq_psnr"] > 5
+
+
+CHECKS["04_optvq"] = check_04
+
+
 @pytest.mark.chapter
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_at_smoke_scale(path, tmp_path):
