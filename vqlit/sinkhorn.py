@@ -22,10 +22,16 @@ def _reduce(x: Tensor, op: str, group) -> Tensor:
     return x
 
 
+def _scalar(x: float | Tensor, like: Tensor) -> Tensor:
+    """x as a tensor of like's dtype and device; filled on the device (no copy from the host)."""
+    if isinstance(x, Tensor):
+        return x.to(like.dtype)
+    return torch.full((), x, dtype=like.dtype, device=like.device)
+
+
 def _total_rows(cost: Tensor, group) -> Tensor:
     """N of cost (..., N, K) summed over the processes of `group`: a 0-dim tensor."""
-    n = torch.tensor(float(cost.shape[-2]), dtype=cost.dtype, device=cost.device)
-    return _reduce(n, "sum", group)
+    return _reduce(_scalar(float(cost.shape[-2]), cost), "sum", group)
 
 
 def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
@@ -46,7 +52,7 @@ def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
     return q
 
 
-# %% book/chapters/04_optvq.md:282
+# %% book/chapters/04_optvq.md:288
 class ScaledPlan(NamedTuple):
     """A Sinkhorn plan in factored form, Eq. (gibbs): P = diag(u) kernel diag(v)."""
 
@@ -88,7 +94,7 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
         a0, b0 = uniform_marginals(cost, group)
         a, b = (a0 if a is None else a), (b0 if b is None else b)
     kernel = cost if inplace else cost.clone()                             # (..., N, K)
-    eps = torch.as_tensor(epsilon, dtype=cost.dtype, device=cost.device)
+    eps = _scalar(epsilon, cost)
     tiny = torch.finfo(cost.dtype).tiny
     # Eq. (stabilized): f_i = min_k C_ik, g_k = min_i (C_ik - f_i), kernel = exp(-eps (C - f - g))
     f = kernel.amin(-1, keepdim=True)                                      # (..., N, 1)
@@ -106,7 +112,7 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
     return ScaledPlan(kernel, u, v)
 
 
-# %% book/chapters/04_optvq.md:465
+# %% book/chapters/04_optvq.md:471
 def center_(cost: Tensor, *, group=None) -> Tensor:
     """Eq. (normalize), first part, in place: cost -= its mean; returns its standard deviation.
 
@@ -127,7 +133,7 @@ def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
     return centred.sub_(_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
 
 
-# %% book/chapters/04_optvq.md:597
+# %% book/chapters/04_optvq.md:603
 def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped."""
     top = _reduce(x.amax(dim, keepdim=True), "max", group)                     # largest term
@@ -149,7 +155,7 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     if a is None or b is None:
         a0, b0 = uniform_marginals(cost, group)
         a, b = (a0 if a is None else a), (b0 if b is None else b)
-    scaled = cost * -torch.as_tensor(epsilon, dtype=cost.dtype, device=cost.device)  # -eps C
+    scaled = cost * -_scalar(epsilon, cost)                                         # -eps C
     work = torch.empty_like(scaled)                                                  # (..., N, K)
     log_a, log_b = a.log(), b.log()
     alpha = torch.zeros_like(log_a)                                                  # (..., N)
@@ -180,7 +186,7 @@ class SinkhornSolver:
     def _prepare(self, cost: Tensor, a: Tensor, b: Tensor):
         dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32
         c = cost.detach().to(dtype, copy=True)                               # (..., N, K)
-        eps = torch.as_tensor(self.epsilon, dtype=dtype, device=c.device)
+        eps = _scalar(self.epsilon, c)
         if self.normalize:                                                   # Eq. (normalize)
             eps = eps / (center_(c.clone(), group=self.group) + 1e-6)        # (..., 1, 1)
         return c, a.detach().to(dtype), b.detach().to(dtype), eps
