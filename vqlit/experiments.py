@@ -113,7 +113,23 @@ for _ds in ("mnist", "cifar10"):
         VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:222
+# %% book/chapters/a4_experiments.md:220
+_OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
+
+
+def _sinkhorn_quantizer() -> nn.Module:
+    from vqlit.optvq import SinkhornQuantizer
+    return SinkhornQuantizer(num_codes=1024, dim=8, heads=4, epsilon=10.0, iters=5, beta=0.25)
+
+
+for _ds in ("mnist", "cifar10"):
+    register(Experiment(
+        f"optvq_{_ds}", "04_optvq", f"OptVQ Table 2: Sinkhorn VQ, 4 heads, K = 1024, {_ds}", _ds,
+        _small_cnn(_sinkhorn_quantizer), OPTVQ_SCALES, paper=_OPTVQ_PAPER[_ds],
+        source="OptVQ Table 2"))
+
+
+# %% book/chapters/a4_experiments.md:244
 SOFT_SCALES = {
     "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
                   log_every=10),
@@ -161,7 +177,7 @@ for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128")
         paper=_SOFT_PAPER[_row], source="Wu & Flierl Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:285
+# %% book/chapters/a4_experiments.md:307
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True) -> ImageData:
     """The experiment's data set (or `dataset`), resized and subset for `scale`."""
@@ -260,7 +276,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
         paper=experiment.paper if data.name == experiment.dataset else None, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:417
+# %% book/chapters/a4_experiments.md:439
 QUANTIZERS: dict[str, tuple[str, dict]] = {     # bench name -> ("module:Class", extra kwargs)
     "nn": ("vqlit.vq:VectorQuantizer", {}),
     "ema": ("vqlit.vq:EMAVectorQuantizer", {}),
