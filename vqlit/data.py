@@ -296,7 +296,8 @@ def write_cifar_binary(path: str | Path, images: np.ndarray, labels: np.ndarray)
         raise ValueError(f"expected images (N, 3, 32, 32) and N labels, got {images.shape} and "
                          f"{labels.shape}")
     path = Path(path)
-    records = np.concatenate([labels[:, None], images.reshape(len(images), -1)], axis=1)  # (N, 3073)
+    flat = images.reshape(len(images), -1)                                      # (N, 3072)
+    records = np.concatenate([labels[:, None], flat], axis=1)                   # (N, 3073)
     path.write_bytes(records.tobytes())
     return path
 
@@ -382,7 +383,7 @@ def _cifar_data(spec: CifarDataset, files: dict[str, list[Path]], source: str) -
     return ImageData(spec.name, source, *arrays["train"], *arrays["test"], spec.classes)
 
 
-# %% book/chapters/a1_data.md:601
+# %% book/chapters/a1_data.md:602
 def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
     """scikit-learn's 8x8 digits as uint8 images (N, 1, 8, 8) in 0..255, split train/test."""
     from sklearn.datasets import load_digits
@@ -396,7 +397,7 @@ def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
     return images[train], labels[train], images[test], labels[test]
 
 
-# %% book/chapters/a1_data.md:623
+# %% book/chapters/a1_data.md:624
 @dataclass
 class ImageData:
     """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
@@ -445,7 +446,7 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     return torch.cat(out)
 
 
-# %% book/chapters/a1_data.md:680
+# %% book/chapters/a1_data.md:681
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "digits")
 
 
@@ -507,7 +508,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     return data
 
 
-# %% book/chapters/a1_data.md:785
+# %% book/chapters/a1_data.md:786
 class Batcher:
     """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
 
