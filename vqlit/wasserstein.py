@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/03_vq_wae.md:160
+# %% book/chapters/03_vq_wae.md:161
 """Optimal transport as a quantizer loss (VQ-WAE): an exact solver, the transport cost with its
 (sub)gradients, and the Wasserstein quantizer, whose solver is a parameter."""
 from __future__ import annotations
@@ -24,7 +24,7 @@ from vqlit.vq import (Quantizer, QuantizerOutput, _compute_dtype, _init_codebook
 Solver = Callable[[Tensor, Tensor, Tensor], Tensor]    # solver(cost, a, b) -> plan
 
 
-# %% book/chapters/03_vq_wae.md:183
+# %% book/chapters/03_vq_wae.md:184
 def _broadcast_marginals(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Check the shapes of an OT problem; a, b broadcast to (..., N) and (..., K)."""
     if not isinstance(cost, Tensor) or not cost.is_floating_point() or cost.ndim < 2:
@@ -94,7 +94,7 @@ class ExactOT:
         return f"ExactOT(max_iter={self.max_iter}, threads={self.threads})"
 
 
-# %% book/chapters/03_vq_wae.md:604
+# %% book/chapters/03_vq_wae.md:605
 def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
                    solver: Solver | None = None) -> tuple[Tensor, Tensor]:
     """W = <P*, C> per problem, Eq. (ot-lp), and the plan P*: (..., N, K) -> (...), (..., N, K).
@@ -120,7 +120,7 @@ def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
     return value, plan
 
 
-# %% book/chapters/03_vq_wae.md:747
+# %% book/chapters/03_vq_wae.md:748
 class WassersteinQuantizer(Quantizer):
     """VQ-WAE's quantizer: nearest codeword forward, straight-through backward, and the loss of
     Eq. (wae-code), lambda * the Wasserstein distance between the batch's latents and the codeword
