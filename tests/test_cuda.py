@@ -92,3 +92,13 @@ def test_bench_on_cuda_reports_peak_memory():
     rows = bench(device="cuda", tokens=1024, codes=2048, dim=16, repeats=3, warmup=1,
                  names=["nn", "ema"])
     assert all(r["peak_mib"] is not None and r["peak_mib"] > 0 for r in rows)
+
+
+def test_fit_resumes_on_cuda(tmp_path):
+    images = load_dataset("digits", image_size=16, verbose=False).train_images[:512]
+    config = dict(steps=20, batch_size=64, log_every=10, progress=False, out_dir=str(tmp_path))
+    first = small_cnn_autoencoder(VectorQuantizer(num_codes=64, dim=8))
+    fit(first, images, TrainConfig(**config, stop_at=10), device="cuda")
+    again = small_cnn_autoencoder(VectorQuantizer(num_codes=64, dim=8))
+    run = fit(again, images, TrainConfig(**config), device="cuda")   # checkpoint mapped to CUDA
+    assert run.resumed_from == 10 and run.steps == 20

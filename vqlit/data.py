@@ -549,7 +549,7 @@ class Batcher:
                 "perm": None if self.perm is None else self.perm.cpu()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
+        self.generator.set_state(state["generator"].cpu())    # a checkpoint loaded onto a GPU
         self.pos, self.epoch = state["pos"], state["epoch"]
         self.perm = None if state["perm"] is None else state["perm"].to(self.images.device)
 

@@ -113,7 +113,43 @@ for _ds in ("mnist", "cifar10"):
         VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:220
+# %% book/chapters/a4_experiments.md:226
+_VQWAE_PAPER = {  # VQ-WAE Table 1 (ICLR text): SSIM, PSNR, perplexity of the VQ-WAE rows
+    "mnist": {"ssim": 0.99, "psnr": 35.61, "perplexity": 507.7},
+    "cifar10": {"ssim": 0.80, "psnr": 25.93, "perplexity": 505.0},
+}
+_VQWAE_SWEEP = {  # VQ-WAE Table 2: perplexity of VQ-WAE at |C| = 64, 128, 256, 512
+    "mnist": {64: 63.8, 128: 127.7, 256: 255.1, 512: 507.7},
+    "cifar10": {64: 63.4, 128: 126.1, 256: 252.0, 512: 505.0},
+}
+
+
+def _wasserstein_model(num_codes: int) -> Callable[[ImageData], nn.Module]:
+    from vqlit.sinkhorn import SinkhornSolver
+    from vqlit.wasserstein import WassersteinQuantizer
+
+    def build(data: ImageData) -> nn.Module:
+        quantizer = WassersteinQuantizer(
+            num_codes=num_codes, dim=64, ws_weight=1e-3, per_position=True,
+            learned_weights=True, positions=64, kl_weight=1.0, init="normal",
+            solver=SinkhornSolver(epsilon=100.0, iters=300, normalize=True))
+        return residual_autoencoder(quantizer, channels=data.image_shape[0])
+    return build
+
+
+for _ds in ("mnist", "cifar10"):
+    register(Experiment(
+        f"wae_vqwae_{_ds}", "03_vq_wae", f"VQ-WAE Table 1: Wasserstein quantizer, |C| = 512, {_ds}",
+        _ds, _wasserstein_model(512), VQWAE_SCALES, paper=_VQWAE_PAPER[_ds],
+        source="VQ-WAE Table 1"))
+    for _k, _ppl in _VQWAE_SWEEP[_ds].items():
+        register(Experiment(
+            f"wae_sweep_k{_k}_{_ds}", "03_vq_wae", f"VQ-WAE Table 2: |C| = {_k}, {_ds}", _ds,
+            _wasserstein_model(_k), VQWAE_SCALES, paper={"perplexity": _ppl},
+            source="VQ-WAE Table 2"))
+
+
+# %% book/chapters/a4_experiments.md:268
 _OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
 
 
@@ -129,7 +165,7 @@ for _ds in ("mnist", "cifar10"):
         source="OptVQ Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:244
+# %% book/chapters/a4_experiments.md:292
 SOFT_SCALES = {
     "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
                   log_every=10),
@@ -177,7 +213,7 @@ for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128")
         paper=_SOFT_PAPER[_row], source="Wu & Flierl Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:307
+# %% book/chapters/a4_experiments.md:355
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True) -> ImageData:
     """The experiment's data set (or `dataset`), resized and subset for `scale`."""
@@ -276,7 +312,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
         paper=experiment.paper if data.name == experiment.dataset else None, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:439
+# %% book/chapters/a4_experiments.md:487
 QUANTIZERS: dict[str, tuple[str, dict]] = {     # bench name -> ("module:Class", extra kwargs)
     "nn": ("vqlit.vq:VectorQuantizer", {}),
     "ema": ("vqlit.vq:EMAVectorQuantizer", {}),
