@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+import torch
+
 from vqlit.data import DataError, DatasetUnavailable
 from vqlit.experiments import (EXPERIMENTS, bench, evaluate_run, format_bench, get_experiment,
                                reproduce, train_experiment)
@@ -81,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             if distributed()[0] == 0:
                 print(f"trained {args.name} to step {result.steps} in {result.wall_time:.1f} s; "
                       f"checkpoint in {out / 'checkpoint.pt'}")
+            if distributed()[1] > 1:
+                torch.distributed.destroy_process_group()       # leave the group cleanly
         elif args.verb == "evaluate":
             print(json.dumps(evaluate_run(args.dir, device=args.device), indent=2))
         elif args.verb == "reproduce":
