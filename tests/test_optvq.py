@@ -4,7 +4,6 @@ import itertools
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from vqlit.optvq import (SinkhornQuantizer, TextbookSinkhornQuantizer, euclidean_distances,
