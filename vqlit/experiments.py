@@ -319,6 +319,7 @@ QUANTIZERS: dict[str, tuple[str, dict]] = {     # bench name -> ("module:Class",
     "bayes": ("vqlit.soft:BayesianQuantizer", {}),
     "wasserstein-exact": ("vqlit.wasserstein:WassersteinQuantizer", {}),
     "sinkhorn": ("vqlit.optvq:SinkhornQuantizer", {}),
+    "sinkhorn-torch": ("vqlit.optvq:SinkhornQuantizer", {"backend": "torch"}),
     "sinkhorn-textbook": ("vqlit.optvq:SinkhornQuantizer", {"solver": "textbook"}),
 }
 _EXACT_OT_LIMIT = 2**22                           # N * K above which exact OT is not timed
