@@ -21,12 +21,13 @@ from torch import nn
 
 from vqlit.data import DatasetUnavailable, ImageData, load_dataset
 from vqlit.models import residual_autoencoder, small_cnn_autoencoder
-from vqlit.train import (TrainConfig, distributed, evaluate, fit, load_checkpoint,
-                         perceptual_metrics, record_result, resolve_device, resolve_scale)
+from vqlit.train import (TrainConfig, _quiet_finite_checks, distributed, evaluate, fit,
+                         load_checkpoint, perceptual_metrics, record_result, resolve_device,
+                         resolve_scale)
 from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
 
 
-# %% book/chapters/a4_experiments.md:108
+# %% book/chapters/a4_experiments.md:109
 @dataclass(frozen=True)
 class Experiment:
     """One paper's protocol for one row of one of its tables."""
@@ -69,7 +70,7 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-# %% book/chapters/a4_experiments.md:163
+# %% book/chapters/a4_experiments.md:164
 _OPTVQ_RECIPE = dict(lr=4.6e-3, optimizer="adamw", eps=1e-7, weight_decay=0.05,
                      schedule="onecycle", grad_clip=1.0)
 OPTVQ_SCALES = {
@@ -113,7 +114,7 @@ for _ds in ("mnist", "cifar10"):
         VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:226
+# %% book/chapters/a4_experiments.md:227
 _VQWAE_PAPER = {  # VQ-WAE Table 1 (ICLR text): SSIM, PSNR, perplexity of the VQ-WAE rows
     "mnist": {"ssim": 0.99, "psnr": 35.61, "perplexity": 507.7},
     "cifar10": {"ssim": 0.80, "psnr": 25.93, "perplexity": 505.0},
@@ -149,7 +150,7 @@ for _ds in ("mnist", "cifar10"):
             source="VQ-WAE Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:268
+# %% book/chapters/a4_experiments.md:269
 _OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
 
 
@@ -165,7 +166,7 @@ for _ds in ("mnist", "cifar10"):
         source="OptVQ Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:292
+# %% book/chapters/a4_experiments.md:293
 SOFT_SCALES = {
     "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
                   log_every=10),
@@ -213,7 +214,7 @@ for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128")
         paper=_SOFT_PAPER[_row], source="Wu & Flierl Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:355
+# %% book/chapters/a4_experiments.md:356
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True) -> ImageData:
     """The experiment's data set (or `dataset`), resized and subset for `scale`."""
@@ -312,7 +313,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
         paper=experiment.paper if data.name == experiment.dataset else None, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:487
+# %% book/chapters/a4_experiments.md:490
 QUANTIZERS: dict[str, tuple[str, dict]] = {     # bench name -> ("module:Class", extra kwargs)
     "nn": ("vqlit.vq:VectorQuantizer", {}),
     "ema": ("vqlit.vq:EMAVectorQuantizer", {}),
@@ -341,9 +342,13 @@ def _sync(device: torch.device) -> None:
 
 def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
               warmup: int = 3) -> tuple[float, int | None]:
-    """Median seconds of forward + backward, and peak bytes above the inputs (CUDA only)."""
+    """Median seconds of forward + backward, and peak bytes above the inputs (CUDA only).
+
+    On CUDA the quantizers' finite checks are off during the timing, as in `fit`.
+    """
     device = z.device
     quantizer.train()
+    quieted = _quiet_finite_checks(quantizer) if device.type == "cuda" else []
 
     def step():
         out = quantizer(z)
@@ -364,6 +369,8 @@ def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
         _sync(device)
         times.append(time.perf_counter() - t0)
     peak = torch.cuda.max_memory_allocated(device) - base if device.type == "cuda" else None
+    for m in quieted:
+        m.check_finite = True
     return statistics.median(times), peak
 
 

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1041
+# %% book/chapters/04_optvq.md:1042
 """OptVQ's quantizer: Sinkhorn assignment on normalized distances, multi-head, distributed."""
 from __future__ import annotations
 
@@ -29,9 +29,12 @@ def _squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
     with torch.autocast(z.device.type, enabled=False):
         dtype = _compute_dtype(z)
         z, codebook = z.to(dtype), codebook.to(dtype)
-        z_aug = torch.cat([z, z.square().sum(1, keepdim=True), torch.ones_like(z[:, :1])], 1)
-        e_aug = torch.cat([-2 * codebook, torch.ones_like(codebook[:, :1]),
-                           codebook.square().sum(1, keepdim=True)], 1)               # (K, d + 2)
+        n, d = z.shape
+        width = -(-(d + 2) // 8) * 8          # d + 2 columns, zero-padded: faster matrix products
+        z_aug = z.new_zeros(n, width)                                          # (N, d + 2 + pad)
+        e_aug = z.new_zeros(codebook.shape[0], width)                          # (K, d + 2 + pad)
+        z_aug[:, :d], z_aug[:, d], z_aug[:, d + 1] = z, z.square().sum(1), 1.0
+        e_aug[:, :d], e_aug[:, d], e_aug[:, d + 1] = -2 * codebook, 1.0, codebook.square().sum(1)
         return z_aug @ e_aug.T                          # (N, K) |z|^2 - 2 z.e + |e|^2 (vq-expand)
 
 
