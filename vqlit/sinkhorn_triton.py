@@ -32,6 +32,7 @@ except ImportError:                  # CPU-only PyTorch: sinkhorn_assign keeps i
 
 MAX_FUSED_CODES = 32768   # a row of the matrix (K float32 values) is held in a program's registers
 _TILE = 16384             # entries a program holds at once: BLOCK_M rows x BLOCK_K >= K columns
+_COLUMNS = 1024           # columns per program where the programs' column vectors are combined
 
 
 def triton_available(device: torch.device | str) -> bool:
@@ -50,11 +51,11 @@ def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
     cols = tl.arange(0, BLOCK_K)
     cmask = cols < K
     g = tl.full([BLOCK_K], float("inf"), tl.float32)                       # (BLOCK_K,)
-    for r0 in range(pid * BLOCK_M, N, P * BLOCK_M):                        # this program's rows
-        rows = r0 + tl.arange(0, BLOCK_M)
+    for r0 in range(0, N, P * BLOCK_M):                                    # this program's rows
+        rows = r0 + pid * BLOCK_M + tl.arange(0, BLOCK_M)
         rmask = rows < N
         mask = rmask[:, None] & cmask[None, :]
-        s = tl.load(S + rows[:, None] * K + cols[None, :], mask=mask, other=0.0)
+        s = tl.load(S + rows[:, None].to(tl.int64) * K + cols[None, :], mask=mask, other=0.0)
         c = tl.sqrt(tl.maximum(s, 0.0))                                     # (BLOCK_M, BLOCK_K)
         f = tl.min(tl.where(mask, c, float("inf")), 1)                      # (BLOCK_M,)
         mean = tl.sum(tl.where(mask, c, 0.0), 1) / K
@@ -67,23 +68,83 @@ def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
 
 
 @_jit
-def _kernel_kernel(S, F, G, EPS, U, CPART, N, K, P,
+def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
+                    SCALE: tl.constexpr, BLOCK: tl.constexpr):
+    """Combine the programs' column vectors PART (P, K): their minimum (g, Eq. stabilized) or, with
+    SCALE, their sum K^T u and v = b / K^T u, Eq. (sinkhorn-updates), with each block's largest v."""
+    pid = tl.program_id(0)
+    cols = pid * BLOCK + tl.arange(0, BLOCK)
+    cmask = cols < K
+    if SCALE:
+        acc = tl.zeros([BLOCK], tl.float32)
+        for q in range(0, P):
+            acc += tl.load(PART + q * K + cols, mask=cmask, other=0.0)
+        v = tl.load(B + cols, mask=cmask, other=0.0) / tl.maximum(acc, tiny)
+        tl.store(OUT + cols, v, mask=cmask)
+        tl.store(OUT_MAX + pid, tl.max(tl.where(cmask, v, 0.0), 0))
+    else:
+        acc = tl.full([BLOCK], float("inf"), tl.float32)
+        for q in range(0, P):
+            acc = tl.minimum(acc, tl.load(PART + q * K + cols, mask=cmask, other=float("inf")))
+        tl.store(OUT + cols, acc, mask=cmask)
+
+
+@_jit
+def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
+                  NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
+    """One program: STATE = [eps, min_i f_i], eps = epsilon / (sigma + 1e-6) with sigma from the
+    row moments by Eq. (pooled-variance) (Eq. normalize), or epsilon itself."""
+    offs = tl.arange(0, BLOCK)
+    total = tl.zeros([BLOCK], tl.float32)
+    low = tl.full([BLOCK], float("inf"), tl.float32)
+    for r0 in range(0, N, BLOCK):
+        rmask = r0 + offs < N
+        total += tl.load(MEAN + r0 + offs, mask=rmask, other=0.0)
+        low = tl.minimum(low, tl.load(F + r0 + offs, mask=rmask, other=float("inf")))
+    eps = epsilon + tl.zeros([BLOCK], tl.float32)
+    if NORMALIZE:
+        grand = tl.sum(total, 0) / N                                       # mean of all C_ik
+        spread = tl.zeros([BLOCK], tl.float32)
+        for r0 in range(0, N, BLOCK):
+            rmask = r0 + offs < N
+            between = tl.load(MEAN + r0 + offs, mask=rmask, other=0.0) - grand
+            within = tl.load(M2 + r0 + offs, mask=rmask, other=0.0)
+            spread += tl.where(rmask, within + K * between * between, 0.0)
+        count = tl.maximum((N * 1.0) * K - 1.0, 1.0)
+        eps = eps / (tl.sqrt(tl.sum(spread, 0) / count) + 1e-6)
+    tl.store(STATE + offs, eps, mask=offs == 0)
+    tl.store(STATE + 1 + offs, tl.min(low, 0) + tl.zeros([BLOCK], tl.float32), mask=offs == 0)
+
+
+@_jit
+def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
+    """v / max(v), clamped at the smallest normal number, as `sinkhorn` (scale-free)."""
+    parts = tl.arange(0, BLOCK_V)
+    vmax = tl.max(tl.load(VMAX + parts, mask=parts < NV, other=0.0), 0)
+    v = tl.maximum(tl.load(V + cols, mask=cmask, other=0.0) / vmax, tiny)
+    return tl.where(cmask, v, 0.0)
+
+
+@_jit
+def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
     """Pass 2 (read, write): S <- exp(-eps (C - f - g)), Eq. (stabilized), and per program the
-    column sums of diag(u) kernel, the first half-step of Eq. (sinkhorn-updates)."""
+    column sums of diag(u) kernel with u = exp(-eps (f - min f)), Eq. (start): the first half-step
+    of Eq. (sinkhorn-updates)."""
     pid = tl.program_id(0)
-    eps = tl.load(EPS)
+    eps = tl.load(STATE)
+    f_min = tl.load(STATE + 1)
     cols = tl.arange(0, BLOCK_K)
     cmask = cols < K
     g = tl.load(G + cols, mask=cmask, other=0.0)
     acc = tl.zeros([BLOCK_K], tl.float32)                                  # sum_i u_i K_ik
-    for r0 in range(pid * BLOCK_M, N, P * BLOCK_M):
-        rows = r0 + tl.arange(0, BLOCK_M)
+    for r0 in range(0, N, P * BLOCK_M):
+        rows = r0 + pid * BLOCK_M + tl.arange(0, BLOCK_M)
         rmask = rows < N
         mask = rmask[:, None] & cmask[None, :]
-        ptr = S + rows[:, None] * K + cols[None, :]
+        ptr = S + rows[:, None].to(tl.int64) * K + cols[None, :]
         f = tl.load(F + rows, mask=rmask, other=0.0)
-        u = tl.load(U + rows, mask=rmask, other=0.0)
+        u = tl.where(rmask, tl.exp(-eps * (f - f_min)), 0.0)               # (BLOCK_M,)
         c = tl.sqrt(tl.maximum(tl.load(ptr, mask=mask, other=0.0), 0.0))
         shifted = tl.where(mask, c - f[:, None] - g[None, :], float("inf"))  # >= 0
         kern = tl.exp(-eps * shifted)                                       # 0 off the matrix
@@ -93,37 +154,39 @@ def _kernel_kernel(S, F, G, EPS, U, CPART, N, K, P,
 
 
 @_jit
-def _scaling_kernel(Q, V, A, CPART, N, K, P, tiny,
-                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
-    """Passes 3.. (read): u_i = a_i / (K v)_i for a tile of whole rows, then the column sums of
+def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
+                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
+    """Passes 3.. (read): u_i = a / (K v)_i for a tile of whole rows, then the column sums of
     diag(u) K for the next v: both halves of Eq. (sinkhorn-updates) in one read."""
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK_K)
     cmask = cols < K
-    v = tl.load(V + cols, mask=cmask, other=0.0)
+    v = _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V)
+    a = tl.load(A)                                                         # 1 / N
     acc = tl.zeros([BLOCK_K], tl.float32)
-    for r0 in range(pid * BLOCK_M, N, P * BLOCK_M):
-        rows = r0 + tl.arange(0, BLOCK_M)
+    for r0 in range(0, N, P * BLOCK_M):
+        rows = r0 + pid * BLOCK_M + tl.arange(0, BLOCK_M)
         rmask = rows < N
         mask = rmask[:, None] & cmask[None, :]
-        q = tl.load(Q + rows[:, None] * K + cols[None, :], mask=mask, other=0.0)
-        u = tl.load(A + rows, mask=rmask, other=0.0) / tl.maximum(tl.sum(q * v[None, :], 1), tiny)
+        q = tl.load(Q + rows[:, None].to(tl.int64) * K + cols[None, :], mask=mask, other=0.0)
+        u = a / tl.maximum(tl.sum(q * v[None, :], 1), tiny)                # (BLOCK_M,)
         acc += tl.sum(u[:, None] * q, 0)
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
 @_jit
-def _argmax_kernel(Q, V, OUT, N, K, P, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
+                   BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
     """Last pass (read): argmax_k K_ik v_k, the first index on ties, as torch.argmax."""
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK_K)
     cmask = cols < K
-    v = tl.load(V + cols, mask=cmask, other=0.0)
-    for r0 in range(pid * BLOCK_M, N, P * BLOCK_M):
-        rows = r0 + tl.arange(0, BLOCK_M)
+    v = _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V)
+    for r0 in range(0, N, P * BLOCK_M):
+        rows = r0 + pid * BLOCK_M + tl.arange(0, BLOCK_M)
         rmask = rows < N
         mask = rmask[:, None] & cmask[None, :]
-        q = tl.load(Q + rows[:, None] * K + cols[None, :], mask=mask, other=0.0)
+        q = tl.load(Q + rows[:, None].to(tl.int64) * K + cols[None, :], mask=mask, other=0.0)
         val = tl.where(mask, q * v[None, :], -1.0)                         # entries are >= 0
         best = tl.max(val, 1)
         first = tl.min(tl.where(val == best[:, None], cols[None, :], BLOCK_K), 1)
@@ -136,8 +199,9 @@ def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: i
     """`sinkhorn_assign(solver="fast")` in eight passes: (N, d), (K, d) -> (N,) int64.
 
     The same steps as the torch path, Eqs. (normalize), (stabilized), (sinkhorn-updates), in
-    float32, with the reductions over rows (column minima and sums, the normalization's moments)
-    combined across programs, then across the processes of `group`, between the kernels.
+    float32. Reductions over rows (column minima and sums, the normalization's moments) are
+    combined across programs by small kernels, or, with `group`, by torch operations with
+    all-reduces over its processes in between.
     """
     if not triton_available(z.device):
         raise RuntimeError(f"the fused Sinkhorn kernels need Triton and a CUDA device (or "
@@ -149,40 +213,51 @@ def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: i
                          f"K <= {MAX_FUSED_CODES}, got {k}")
     if iters < 1:
         raise ValueError(f"iters must be at least 1, got {iters}")
-    z, codebook = z.float().contiguous(), codebook.float().contiguous()
+    dev = z.device
     block_k = max(16, triton.next_power_of_2(k))
     block_m = max(1, _TILE // block_k)
     if programs is None:        # one persistent program per multiprocessor
-        programs = (torch.cuda.get_device_properties(z.device).multi_processor_count
-                    if z.is_cuda else 4)
+        programs = torch.cuda.get_device_properties(dev).multi_processor_count if z.is_cuda else 4
     p = max(1, min(programs, triton.cdiv(n, block_m)))
-    launch = dict(BLOCK_M=block_m, BLOCK_K=block_k, num_warps=16 if block_k <= _TILE else 32)
+    blocks = triton.cdiv(k, _COLUMNS)                             # column blocks, for v's maxima
+    rows_launch = dict(BLOCK_M=block_m, BLOCK_K=block_k, num_warps=16 if block_k <= _TILE else 32)
     tiny = torch.finfo(torch.float32).tiny
 
-    scores = _squared_distances(z, codebook)                       # (N, K): the one buffer
-    f, mean, m2 = (torch.empty(n, device=z.device) for _ in range(3))          # (N,) each
-    part = torch.empty(p, k, device=z.device)                     # (P, K) per-program columns
-    _moments_kernel[(p,)](scores, f, mean, m2, part, n, k, p, **launch)
-    g = _reduce(part.amin(0), "min", group)                       # (K,) Eq. (stabilized)
-    eps = torch.full((), float(epsilon), device=z.device)
-    rows = _total_rows(scores, group)                             # N over all processes
-    if normalize:                                                 # Eq. (normalize): sigma
-        grand = _reduce(mean.sum(), "sum", group) / rows          # mean of all N K distances
-        m2_all = _reduce(m2.sum() + k * (mean - grand).square().sum(), "sum", group)
-        eps = eps / ((m2_all / (rows * k - 1).clamp_min(1)).sqrt() + 1e-6)
-    f_min = _reduce(f.amin(), "min", group)
-    u = torch.exp(-eps * (f - f_min))                             # (N,) Eq. (start)
-    _kernel_kernel[(p,)](scores, f, g, eps.reshape(1), u, part, n, k, p, **launch)
-    a = torch.ones(n, device=z.device) / rows                     # (N,) 1 / N
-    b = torch.full((k,), 1.0 / k, device=z.device)                # (K,) 1 / K
+    scores = _squared_distances(z.float(), codebook.float())      # (N, K): the one buffer
+    f, mean, m2 = torch.empty(3, n, device=dev).unbind(0)         # (N,) each
+    part = torch.empty(p, k, device=dev)                          # (P, K) per-program columns
+    g, v = torch.empty(2, k, device=dev).unbind(0)                # (K,) each
+    vmax, state = torch.empty(blocks, device=dev), torch.empty(2, device=dev)
+    _moments_kernel[(p,)](scores, f, mean, m2, part, n, k, p, **rows_launch)
+    _columns_kernel[(blocks,)](part, part, g, vmax, p, k, tiny, SCALE=False, BLOCK=_COLUMNS)
+    b = torch.full((k,), 1.0 / k, device=dev)                     # (K,) 1 / K
+    if group is None:
+        _start_kernel[(1,)](f, mean, m2, state, n, k, float(epsilon), NORMALIZE=normalize,
+                            BLOCK=1024)
+        inv_n = torch.full((), 1.0 / n, device=dev)
+    else:                       # the same statistics over all processes' rows
+        _reduce(g, "min", group)
+        rows = _total_rows(scores, group)                         # N over all processes
+        eps = torch.full((), float(epsilon), device=dev)
+        if normalize:                                             # Eq. (pooled-variance)
+            grand = _reduce(mean.sum(), "sum", group) / rows
+            m2_all = _reduce(m2.sum() + k * (mean - grand).square().sum(), "sum", group)
+            eps = eps / ((m2_all / (rows * k - 1).clamp_min(1)).sqrt() + 1e-6)
+        state[0], state[1] = eps, _reduce(f.amin(), "min", group)
+        inv_n = 1.0 / rows
+    _kernel_kernel[(p,)](scores, f, g, state, part, n, k, p, **rows_launch)
     for step in range(iters):
-        col = _reduce(part.sum(0), "sum", group)                  # (K,) K^T u
-        v = b / col.clamp_min(tiny)                               # Eq. (sinkhorn-updates)
-        v = (v / v.amax()).clamp_min(tiny)                        # scale-free, as `sinkhorn`
+        if group is None:
+            _columns_kernel[(blocks,)](part, b, v, vmax, p, k, tiny, SCALE=True, BLOCK=_COLUMNS)
+        else:
+            torch.div(b, _reduce(part.sum(0), "sum", group).clamp_min_(tiny), out=v)
+            vmax = v.amax().reshape(1)
+        v_launch = dict(BLOCK_V=max(2, triton.next_power_of_2(vmax.numel())), **rows_launch)
         if step + 1 < iters:                                      # the last u is not needed
-            _scaling_kernel[(p,)](scores, v, a, part, n, k, p, tiny, **launch)
-    out = torch.empty(n, dtype=torch.int64, device=z.device)
-    _argmax_kernel[(p,)](scores, v, out, n, k, p, **launch)
+            _scaling_kernel[(p,)](scores, v, vmax, vmax.numel(), inv_n, part, n, k, p, tiny,
+                                  **v_launch)
+    out = torch.empty(n, dtype=torch.int64, device=dev)
+    _argmax_kernel[(p,)](scores, v, vmax, vmax.numel(), out, n, k, p, tiny, **v_launch)
     return out
 
 
