@@ -71,7 +71,7 @@ def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
 def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
                     SCALE: tl.constexpr, BLOCK: tl.constexpr):
     """Combine the programs' column vectors PART (P, K): their minimum (g, Eq. stabilized) or,
-    with SCALE, their sum K^T u and v = b / K^T u, Eq. (sinkhorn-updates), and each block's max v."""
+    with SCALE, their sum K^T u, v = b / K^T u (Eq. sinkhorn-updates) and each block's max v."""
     pid = tl.program_id(0)
     cols = pid * BLOCK + tl.arange(0, BLOCK)
     cmask = cols < K
