@@ -139,7 +139,8 @@ def test_textbook_variant_constructs_with_defaults():
     assert "solver='textbook'" in repr(q)
 
 
-@pytest.mark.parametrize("kwargs", [dict(heads=3), dict(solver="exact"), dict(iters=0), dict(heads=0)])
+@pytest.mark.parametrize("kwargs", [dict(heads=3), dict(solver="exact"), dict(iters=0), dict(heads=0),
+                                    dict(epsilon=0.0), dict(epsilon=-1.0), dict(backend="cuda")])
 def test_bad_settings_raise(kwargs):
     with pytest.raises(ValueError):
         SinkhornQuantizer(num_codes=16, dim=8, **kwargs)

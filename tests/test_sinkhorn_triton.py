@@ -85,11 +85,12 @@ def test_program_counts_and_iterations_do_not_change_the_codes(tmp_path):
             for programs in (1, 3, 200):                       # fewer, and more, than row tiles
                 got = fused_assign(z, e, iters=iters, programs=programs)
                 assert (got == ref).double().mean() >= 0.99, (iters, programs)
-        try:
-            fused_assign(z, e, iters=0)
-            raise AssertionError("iters=0 was accepted")
-        except ValueError as err:
-            assert "iters" in str(err)
+        for bad, word in ((dict(iters=0), "iters"), (dict(epsilon=0.0), "epsilon")):
+            try:
+                fused_assign(z, e, **bad)
+                raise AssertionError(f"{bad} was accepted")
+            except ValueError as err:
+                assert word in str(err)
     """, tmp_path)
 
 

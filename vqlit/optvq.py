@@ -107,6 +107,8 @@ class SinkhornQuantizer(Quantizer):
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if iters < 1:
             raise ValueError(f"iters must be at least 1, got {iters}")
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be positive (it multiplies the cost), got {epsilon}")
         self.heads, self.code_dim = heads, dim // heads
         self.epsilon, self.iters, self.beta = epsilon, iters, beta
         self.normalize, self.solver, self.distributed = normalize, solver, distributed

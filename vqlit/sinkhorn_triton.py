@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1490
+# %% book/chapters/04_optvq.md:1492
 """OptVQ's assignment fused into Triton kernels: eight passes over the N x K matrix, one buffer.
 
 `vqlit.optvq.sinkhorn_assign` uses it on CUDA for float32 features and up to MAX_FUSED_CODES
@@ -213,6 +213,8 @@ def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: i
                          f"K <= {MAX_FUSED_CODES}, got {k}")
     if iters < 1:
         raise ValueError(f"iters must be at least 1, got {iters}")
+    if not epsilon > 0:
+        raise ValueError(f"epsilon must be positive (it multiplies the cost), got {epsilon}")
     dev = z.device
     block_k = max(16, triton.next_power_of_2(k))
     block_m = max(1, _TILE // block_k)
