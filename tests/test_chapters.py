@@ -104,7 +104,7 @@ CHECKS["03_vq_wae"] = check_03
 def check_04(g):
     assert g["scale"] == "smoke"
     assert g["lp_used_ot"] == 1.0 and g["lp_used_nn"] < 0.5
-    assert g["code0_large"] == 1.0 and g["norm_span_max"] < 10.3 and g["guard_agree"] < 1
+    assert g["code0_large"] == 1.0 and g["span_law_worst"] < 0.25 and g["guard_agree"] < 1
     assert g["conv_err5_shift"] < g["conv_err5_among"] and 0.5 < g["conv_agree5_among"] < 1
     assert g["emd_agree_large"] >= 0.95 > g["emd_agree_small"] and g["consistency_overlap"] >= 0.95
     assert g["toy_used_optvq"] >= 2 * g["toy_used_nn"] and g["toy_codes"] == 24

