@@ -21,6 +21,12 @@ def test_chapter_anatomy(path):
     assert len(boot) == 1 and "remove-cell" in boot[0].metadata.get("tags", [])
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
+    # The reader meets the chapter, not its setup: the parameters and the imports are collapsed
+    # behind the theme's toggle (their printed summary stays visible).
+    assert "hide-input" in params[0].metadata["tags"]
+    after = code[code.index(params[0]) + 1]
+    if after.source.startswith("import"):
+        assert "hide-input" in after.metadata.get("tags", []), after.source[:80]
     if "scale =" in params[0].source:                                           # scale comes from the environment
         assert 'os.environ.get("VQLIT_SCALE", "auto")' in params[0].source
     title = re.sub(r"^\([\w-]+\)=\n", "", nb.cells[0].source)                  # an optional (label)=

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/02_soft_vq.md:1061
+# %% book/chapters/02_soft_vq.md:1064
 """Downstream evaluation of learned latents (Wu & Flierl's protocol): k-means clustering accuracy
 with the Hungarian matching, normalised mutual information, and a single-layer classifier."""
 from __future__ import annotations
@@ -64,13 +64,13 @@ def kmeans(features, n_clusters: int, *, n_init: int = 100, seed: int = 0) -> np
     return KMeans(n_clusters, n_init=n_init, random_state=seed).fit(x).labels_
 
 
-# %% book/chapters/02_soft_vq.md:1157
+# %% book/chapters/02_soft_vq.md:1160
 def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, *,
                  weight_decay: float = 1e-5, max_iter: int = 500) -> float:
     """Test accuracy of softmax regression (one linear layer) fitted on (train_x, train_y).
 
     Features are standardised with the training statistics; the convex objective (mean
-    cross-entropy + weight_decay/2 |W|^2) is minimised by full-batch L-BFGS from zero weights.
+    cross-entropy + ``weight_decay / 2 * |W|^2``) is minimised by full-batch L-BFGS from zero weights.
     """
     for name, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
         if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:

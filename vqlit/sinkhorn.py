@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:234
+# %% book/chapters/04_optvq.md:237
 """Entropic optimal transport for vector quantization: OptVQ's normalization and Sinkhorn solvers
 (the textbook loop, the fast stabilized scaling form, the log domain), optionally distributed."""
 from __future__ import annotations
@@ -52,7 +52,7 @@ def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
     return q
 
 
-# %% book/chapters/04_optvq.md:291
+# %% book/chapters/04_optvq.md:294
 class ScaledPlan(NamedTuple):
     """A Sinkhorn plan in factored form, Eq. (gibbs): P = diag(u) kernel diag(v)."""
 
@@ -112,7 +112,7 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
     return ScaledPlan(kernel, u, v)
 
 
-# %% book/chapters/04_optvq.md:474
+# %% book/chapters/04_optvq.md:477
 def center_(cost: Tensor, *, group=None) -> Tensor:
     """Eq. (normalize), first part, in place: cost -= its mean; returns its standard deviation.
 
@@ -133,7 +133,7 @@ def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
     return centred.sub_(_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
 
 
-# %% book/chapters/04_optvq.md:648
+# %% book/chapters/04_optvq.md:651
 def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped."""
     top = _reduce(x.amax(dim, keepdim=True), "max", group)                     # largest term

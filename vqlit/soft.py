@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/02_soft_vq.md:267
+# %% book/chapters/02_soft_vq.md:270
 """The Bayesian (soft) quantizer of Wu & Flierl: the posterior mean of the codeword under a
 Gaussian mixture with one variance per component, and the soft VQ-VAE built around it."""
 from __future__ import annotations
@@ -28,7 +28,7 @@ def component_log_likelihood(z: Tensor, codebook: Tensor, log_var: Tensor) -> Te
     return -0.5 * (dist * torch.exp(-s) + d * s + d * math.log(2 * math.pi))   # (N, K)
 
 
-# %% book/chapters/02_soft_vq.md:359
+# %% book/chapters/02_soft_vq.md:362
 NORMALIZERS = ("gaussian", "released", "none")
 
 
@@ -59,7 +59,7 @@ def bayes_estimate(z: Tensor, codebook: Tensor, log_var: Tensor,
     return weights @ codebook.to(weights.dtype)                       # (N, d)
 
 
-# %% book/chapters/02_soft_vq.md:765
+# %% book/chapters/02_soft_vq.md:768
 def unit_scaling(num_codes: int, dim: int, *, generator: torch.Generator | None = None) -> Tensor:
     """A codebook drawn by 'uniform unit scaling' (the paper's init): U(-sqrt(3/d), sqrt(3/d)),
     so each code has expected squared norm 1: -> (K, d)."""
@@ -130,7 +130,7 @@ class BayesianQuantizer(Quantizer):
                 f"noise_std={self.noise_std}, normalizer={self.normalizer!r}")
 
 
-# %% book/chapters/02_soft_vq.md:879
+# %% book/chapters/02_soft_vq.md:882
 class SoftAutoEncoder(AutoEncoder):
     """An AutoEncoder whose encoder emits d + K channels: z_e and K log-variances for the
     BayesianQuantizer (the paper's two output layers, as one layer split in two)."""

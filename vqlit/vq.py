@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/01_vq_preliminaries.md:149
+# %% book/chapters/01_vq_preliminaries.md:152
 """Nearest-neighbour vector quantization: the distance kernel, the VQ-VAE and EMA quantizers,
 and the output type and input checks that every vqlit quantizer shares."""
 from __future__ import annotations
@@ -52,13 +52,13 @@ def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> T
                           for b in z.split(rows)])                             # (N,)
 
 
-# %% book/chapters/01_vq_preliminaries.md:363
+# %% book/chapters/01_vq_preliminaries.md:366
 def straight_through(z: Tensor, codes: Tensor) -> Tensor:
     """Eq. (ste): the value of `codes`, the gradient of `z`. Exact: sg[e] + (z - sg[z])."""
     return codes.detach() + (z - z.detach())
 
 
-# %% book/chapters/01_vq_preliminaries.md:447
+# %% book/chapters/01_vq_preliminaries.md:450
 class QuantizerOutput(NamedTuple):
     """What every vqlit quantizer returns."""
 
@@ -145,7 +145,7 @@ class VectorQuantizer(Quantizer):
                                loss, codebook_stats(indices, self.num_codes))
 
 
-# %% book/chapters/01_vq_preliminaries.md:616
+# %% book/chapters/01_vq_preliminaries.md:619
 class EMAVectorQuantizer(Quantizer):
     """Nearest-code quantizer whose codebook follows EMA k-means, Eqs. (ema-update), (ema-laplace).
 

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/03_vq_wae.md:161
+# %% book/chapters/03_vq_wae.md:164
 """Optimal transport as a quantizer loss (VQ-WAE): an exact solver, the transport cost with its
 (sub)gradients, and the Wasserstein quantizer, whose solver is a parameter."""
 from __future__ import annotations
@@ -24,7 +24,7 @@ from vqlit.vq import (Quantizer, QuantizerOutput, _compute_dtype, _init_codebook
 Solver = Callable[[Tensor, Tensor, Tensor], Tensor]    # solver(cost, a, b) -> plan
 
 
-# %% book/chapters/03_vq_wae.md:184
+# %% book/chapters/03_vq_wae.md:187
 def _broadcast_marginals(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Check the shapes of an OT problem; a, b broadcast to (..., N) and (..., K)."""
     if not isinstance(cost, Tensor) or not cost.is_floating_point() or cost.ndim < 2:
@@ -94,7 +94,7 @@ class ExactOT:
         return f"ExactOT(max_iter={self.max_iter}, threads={self.threads})"
 
 
-# %% book/chapters/03_vq_wae.md:605
+# %% book/chapters/03_vq_wae.md:608
 def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
                    solver: Solver | None = None) -> tuple[Tensor, Tensor]:
     """W = <P*, C> per problem, Eq. (ot-lp), and the plan P*: (..., N, K) -> (...), (..., N, K).
@@ -120,7 +120,7 @@ def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
     return value, plan
 
 
-# %% book/chapters/03_vq_wae.md:748
+# %% book/chapters/03_vq_wae.md:751
 class WassersteinQuantizer(Quantizer):
     """VQ-WAE's quantizer: nearest codeword forward, straight-through backward, and the loss of
     Eq. (wae-code), lambda * the Wasserstein distance between the batch's latents and the codeword
@@ -156,7 +156,7 @@ class WassersteinQuantizer(Quantizer):
             self.register_parameter("logits", None)
 
     def groups(self, x: Tensor) -> Tensor:
-        """The sets of latents transported together: (B, *grid, d) -> (S, B, d), or (1, N, d)."""
+        """The sets of latents transported together: ``(B, *grid, d) -> (S, B, d)``, or (1, N, d)."""
         if self.per_position and x.ndim > 2:
             return x.reshape(x.shape[0], -1, self.dim).transpose(0, 1)          # (S, B, d)
         return x.reshape(1, -1, self.dim)                                         # (1, N, d)
@@ -172,7 +172,7 @@ class WassersteinQuantizer(Quantizer):
         return self.logits.to(dtype).softmax(-1).expand(groups, -1)              # (S, K)
 
     def transport_loss(self, x: Tensor, codebook: Tensor) -> Tensor:
-        """Eq. (wae-code) for latents x (B, *grid, d) or (N, d) and the codebook (K, d)."""
+        """Eq. (wae-code) for latents x ``(B, *grid, d)`` or (N, d) and the codebook (K, d)."""
         z = self.groups(x)                                                        # (S, n, d)
         s, n, _ = z.shape
         e2 = codebook.square().sum(-1)                                            # (K,)
