@@ -70,7 +70,8 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     """Test accuracy of softmax regression (one linear layer) fitted on (train_x, train_y).
 
     Features are standardised with the training statistics; the convex objective (mean
-    cross-entropy + ``weight_decay / 2 * |W|^2``) is minimised by full-batch L-BFGS from zero weights.
+    cross-entropy + ``weight_decay / 2 * |W|^2``) is minimised by full-batch L-BFGS from zero
+    weights.
     """
     for name, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
         if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:

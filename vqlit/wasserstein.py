@@ -156,7 +156,7 @@ class WassersteinQuantizer(Quantizer):
             self.register_parameter("logits", None)
 
     def groups(self, x: Tensor) -> Tensor:
-        """The sets of latents transported together: ``(B, *grid, d) -> (S, B, d)``, or (1, N, d)."""
+        """The latents transported together: ``(B, *grid, d) -> (S, B, d)``, or (1, N, d)."""
         if self.per_position and x.ndim > 2:
             return x.reshape(x.shape[0], -1, self.dim).transpose(0, 1)          # (S, B, d)
         return x.reshape(1, -1, self.dim)                                         # (1, N, d)
