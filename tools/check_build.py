@@ -43,6 +43,8 @@ def main(html_dir: str) -> int:
     owner_repo = urlparse(config["repository"]["url"]).path.strip("/")
     branch = config["repository"].get("branch", "main")
     problems = []
+    if not (html / "_static" / "mathjax" / "tex-chtml.js").is_file():    # sphinx-mathjax-offline
+        problems.append("MathJax is not in the site (_static/mathjax): math would need a network")
     for chapter in sorted((ROOT / "book" / "chapters").glob("*.md")):
         page = html / "book" / "chapters" / f"{chapter.stem}.html"
         if not page.exists():
@@ -59,6 +61,8 @@ def main(html_dir: str) -> int:
             problems.append(f"{page.name}: {figures} figures rendered, the chapter draws {wanted}")
         if "$$" in source and 'class="math' not in text:
             problems.append(f"{page.name}: no rendered equations")
+        if "cdn.jsdelivr.net" in text or "mathjax@3" in text:
+            problems.append(f"{page.name}: loads MathJax from a CDN")
         print(f"{page.name}: Colab link ok, {figures} figures")
     for problem in problems:
         print(f"check_build: {problem}", file=sys.stderr)
