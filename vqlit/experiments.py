@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:69
+# %% book/chapters/a4_experiments.md:71
 """The papers' protocols as named experiments; training, evaluating, recording and benchmarking
 them (the engine behind `python -m vqlit`)."""
 from __future__ import annotations
@@ -27,7 +27,7 @@ from vqlit.train import (TrainConfig, _quiet_finite_checks, distributed, evaluat
 from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
 
 
-# %% book/chapters/a4_experiments.md:110
+# %% book/chapters/a4_experiments.md:112
 @dataclass(frozen=True)
 class Experiment:
     """One paper's protocol for one row of one of its tables."""
@@ -70,7 +70,7 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-# %% book/chapters/a4_experiments.md:165
+# %% book/chapters/a4_experiments.md:167
 _OPTVQ_RECIPE = dict(lr=4.6e-3, optimizer="adamw", eps=1e-7, weight_decay=0.05,
                      schedule="onecycle", grad_clip=1.0)
 OPTVQ_SCALES = {
@@ -114,7 +114,7 @@ for _ds in ("mnist", "cifar10"):
         VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:228
+# %% book/chapters/a4_experiments.md:230
 _VQWAE_PAPER = {  # VQ-WAE Table 1 (ICLR text): SSIM, PSNR, perplexity of the VQ-WAE rows
     "mnist": {"ssim": 0.99, "psnr": 35.61, "perplexity": 507.7},
     "cifar10": {"ssim": 0.80, "psnr": 25.93, "perplexity": 505.0},
@@ -150,7 +150,7 @@ for _ds in ("mnist", "cifar10"):
             source="VQ-WAE Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:270
+# %% book/chapters/a4_experiments.md:272
 _OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
 
 
@@ -166,7 +166,7 @@ for _ds in ("mnist", "cifar10"):
         source="OptVQ Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:294
+# %% book/chapters/a4_experiments.md:296
 SOFT_SCALES = {
     "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
                   log_every=10),
@@ -214,7 +214,7 @@ for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128")
         paper=_SOFT_PAPER[_row], source="Wu & Flierl Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:357
+# %% book/chapters/a4_experiments.md:359
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True) -> ImageData:
     """The experiment's data set (or `dataset`), resized and subset for `scale`."""
@@ -313,7 +313,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
         paper=experiment.paper if data.name == experiment.dataset else None, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:491
+# %% book/chapters/a4_experiments.md:493
 QUANTIZERS: dict[str, tuple[str, dict]] = {     # bench name -> ("module:Class", extra kwargs)
     "nn": ("vqlit.vq:VectorQuantizer", {}),
     "ema": ("vqlit.vq:EMAVectorQuantizer", {}),

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a2_models.md:60
+# %% book/chapters/a2_models.md:62
 """The papers' backbones (OptVQ's small CNN, Wu & Flierl's MLP) and an autoencoder around them."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 
-# %% book/chapters/a2_models.md:98
+# %% book/chapters/a2_models.md:100
 class SmallCNNEncoder(nn.Sequential):
     """OptVQ's appendix-B encoder: (B, C, 32, 32) -> (B, code_dim, 8, 8)."""
 
@@ -45,7 +45,7 @@ class SmallCNNDecoder(nn.Sequential):
         )
 
 
-# %% book/chapters/a2_models.md:138
+# %% book/chapters/a2_models.md:140
 class MLPEncoder(nn.Module):
     """Wu & Flierl's encoder D-500-500-2000-d: (B, C, H, W) -> (B, d)."""
 
@@ -80,7 +80,7 @@ class MLPDecoder(nn.Module):
         return torch.sigmoid(self.net(z)).view(-1, *self.image_shape)   # (B, C, H, W)
 
 
-# %% book/chapters/a2_models.md:194
+# %% book/chapters/a2_models.md:196
 class ResidualStack(nn.Module):
     """n residual layers, Eq. (residual-layer), then a ReLU; the official code shares one layer."""
 
@@ -124,7 +124,7 @@ class ResidualDecoder(nn.Sequential):
             nn.ConvTranspose2d(channels // 2, out_channels, 4, stride=2, padding=1))   # 16->32
 
 
-# %% book/chapters/a2_models.md:260
+# %% book/chapters/a2_models.md:262
 class AutoEncoderOutput(NamedTuple):
     reconstruction: Tensor        # (B, C, H, W), in the data's units ([0, 1] for images)
     latents: Tensor               # encoder output, channels-last: (B, h, w, d) or (B, d)

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a3_training.md:61
+# %% book/chapters/a3_training.md:63
 """The training loop: one dataclass config, device and scale detection, atomic checkpoints, exact
 resume, JSON-lines metrics, whole-test-set evaluation, and results recorded with provenance."""
 from __future__ import annotations
@@ -28,7 +28,7 @@ from vqlit.data import Batcher
 from vqlit.metrics import code_histogram, perplexity, psnr, usage
 
 
-# %% book/chapters/a3_training.md:114
+# %% book/chapters/a3_training.md:116
 SCALES = ("smoke", "quick", "full")
 
 
@@ -93,7 +93,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# %% book/chapters/a3_training.md:196
+# %% book/chapters/a3_training.md:198
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (the model and the data aside)."""
@@ -130,7 +130,7 @@ class TrainConfig:
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
 
 
-# %% book/chapters/a3_training.md:241
+# %% book/chapters/a3_training.md:243
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(W) with weight decay on Linear/Conv weights only."""
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d)
@@ -153,7 +153,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-# %% book/chapters/a3_training.md:292
+# %% book/chapters/a3_training.md:294
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """torch.save to a temporary file, fsync, then an atomic rename over `path`."""
     path = Path(path)
@@ -175,7 +175,7 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-# %% book/chapters/a3_training.md:363
+# %% book/chapters/a3_training.md:365
 _RECIPE = ("batch_size", "lr", "optimizer", "eps", "weight_decay", "schedule", "grad_clip", "seed")
 
 
@@ -352,7 +352,7 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     return FitResult(history, step, spent + time.perf_counter() - began, start)
 
 
-# %% book/chapters/a3_training.md:615
+# %% book/chapters/a3_training.md:617
 def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
          sigma: float = 1.5) -> Tensor:
     """Mean SSIM per image, Eq. (ssim): (B, C, H, W) -> (B,); Gaussian window, valid region."""
@@ -453,7 +453,7 @@ def perceptual_metrics(model: nn.Module, images: Tensor, *,
     return metrics, notes
 
 
-# %% book/chapters/a3_training.md:751
+# %% book/chapters/a3_training.md:753
 def results_dir() -> Path:
     """book/results of the checkout we run in (found from the working directory upwards)."""
     here = Path.cwd().resolve()

@@ -1,57 +1,54 @@
 """Sphinx extension of the vqlit book: how exported cells look to a reader.
 
-A chapter cell that starts with ``#| export`` is part of the ``vqlit`` package. The marker stays in
-the source (tools/export.py reads it); in the HTML it becomes a small label that names the module
-the cell is exported to, and the code starts at its first real line.
+A chapter cell that starts with ``#| export`` is part of the ``vqlit`` package. The directive stays
+in the source (tools/export.py reads it); in the HTML it becomes a small label naming the module the
+cell is exported to, and the code starts at its first real line. The directives are parsed and
+routed by tools/export.py itself, so the label always names the module the exporter writes.
 """
 from __future__ import annotations
 
-import re
+import sys
 from pathlib import Path
 
-import jupytext
 from docutils import nodes
+from sphinx.util import logging
 
-DIRECTIVE = re.compile(r"^#\|\s*([A-Za-z_]+):?\s*(.*?)\s*$")
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+import export  # noqa: E402  (tools/export.py: one home for the directive syntax)
+
+logger = logging.getLogger(__name__)
 
 
 def exported_cells(source: Path) -> dict[str, str]:
-    """The source of every exported cell of a chapter (marker line removed) -> its module."""
-    modules, module = {}, None
-    for cell in jupytext.read(source).cells:
-        if cell.cell_type != "code":
-            continue
-        lines = cell.source.splitlines()
-        if not lines or not (m := DIRECTIVE.match(lines[0])):
-            continue
-        key, value = m.groups()
-        if key == "default_exp":
-            module = value
-        elif key == "export":
-            modules["\n".join(lines[1:]).strip()] = value or module or ""
-    return modules
+    """The code of every exported cell of a chapter (directives removed) -> its module."""
+    modules = export.collect_modules([source.relative_to(ROOT)])
+    return {code.strip(): name for name, module in modules.items() for _, code in module.cells}
 
 
 def label_exported_cells(app, doctree) -> None:
-    source = Path(app.env.doc2path(app.env.docname))
+    source = Path(app.env.doc2path(app.env.docname)).resolve()
     if source.suffix != ".md" or "#| export" not in source.read_text(encoding="utf-8"):
         return
     modules = exported_cells(source)
     for block in list(doctree.findall(nodes.literal_block)):
-        text = block.astext()
         parent = block.parent
-        if not text.startswith("#| export") or "cell_input" not in parent.get("classes", []):
+        if "cell_input" not in parent.get("classes", []):
             continue
-        code = text.split("\n", 1)[1] if "\n" in text else ""
-        module = modules.get(code.strip(), "")
+        found, code = export.directives(block.astext())
+        if not any(key == "export" for key, _ in found):
+            continue
+        module = modules.get(code.strip())
+        if module is None:
+            logger.warning(f"an exported cell of {source.name} matches no module of the exporter",
+                           location=block)
         block.rawsource = code
-        block.children = [nodes.Text(code)]
+        block[:] = [nodes.Text(code)]
         label = nodes.paragraph(classes=["vqlit-export-label"])
         label += nodes.Text("exported to ")
-        label += nodes.literal(text=f"vqlit.{module}" if module else "vqlit")
+        label += nodes.literal(text=f"vqlit.{module}")
         parent.insert(parent.index(block), label)
-        cell = parent.parent
-        cell["classes"] = cell.get("classes", []) + ["vqlit-exported"]
+        parent.parent["classes"] = parent.parent.get("classes", []) + ["vqlit-exported"]
 
 
 def setup(app):
