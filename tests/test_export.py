@@ -48,9 +48,9 @@ def repo(tmp_path):
     (tmp_path / "book" / "chapters" / "01_a.md").write_text(chapter(
         cell("#| default_exp alpha"),
         cell("#| default_exp beta"),
-        cell("#| export alpha\ndef one():\n    return 1\n\nLIMIT = 3\n_private = 0"),
+        cell("#| export alpha\n#| top one\ndef one():\n    return 1\n\nLIMIT = 3\n_private = 0"),
         cell("print('not exported')"),
-        cell("#| export\nclass Two:\n    pass"),
+        cell("#| export\n#| top Two\nclass Two:\n    pass"),
     ))
     return tmp_path
 
@@ -76,7 +76,8 @@ def test_writes_modules_with_origin_markers(repo):
     source_lines = (repo / "book" / "chapters" / "01_a.md").read_text().splitlines()
     assert source_lines[line - 1] == "def one():"                   # the marker points at the chapter line
     init = (repo / "vqlit" / "__init__.py").read_text()
-    assert "'one': 'alpha'" in init and "'Two': 'beta'" in init
+    assert "'one': 'alpha'" in init and "'Two': 'beta'" in init         # marked `#| top`
+    assert "'LIMIT'" not in init                                        # public, not top level
     assert (repo / "book" / "chapters" / "01_a.ipynb").exists()
     assert export(repo, "--check").returncode == 0
 
@@ -115,6 +116,8 @@ def test_a_module_comes_from_one_chapter(repo):
     ([cell("#| default_exp gamma"), cell("#| export delta\nx = 1")], "has no module"),
     ([cell("#| default_exp Bad-Name")], "is not a module name"),
     ([cell("#| default_exp gamma"), cell("#| exprot\nx = 1")], "unknown directive"),
+    ([cell("#| default_exp gamma"), cell("#| export\n#| top y\nx = 1")], "defines no public name"),
+    ([cell("#| default_exp gamma"), cell("#| top x\n#| export\nx = 1")], "must follow"),
 ])
 def test_directive_errors(repo, cells, message):
     (repo / "book" / "chapters" / "02_b.md").write_text(chapter(*cells))
@@ -158,3 +161,13 @@ def test_colab_copy_speaks_plain_markdown(repo):
     assert "[a2017, b2019]" in text and "Eq. (one)" in text and "`acc`" in text and "sec-b." in text
     assert "\\tag{one}" in text and "(sec-b)=" not in text and "{" + "cite}" not in text
     assert all(c.get("outputs", []) == [] for c in cells if c["cell_type"] == "code")
+
+
+def test_top_level_is_the_curated_namespace():
+    import vqlit
+
+    assert 15 <= len(vqlit.__all__) <= 25, vqlit.__all__          # about twenty names
+    for name in vqlit.__all__:
+        assert name.isupper() or getattr(vqlit, name).__name__ == name
+    for inner in ("center_", "parser", "sha256sum", "nearest_code"):  # imported from their modules
+        assert not hasattr(vqlit, inner)

@@ -1,16 +1,18 @@
 """Export the book's chapters into the ``vqlit`` package and its Colab notebooks.
 
-The chapters in ``book/chapters/*.md`` (jupytext MyST notebooks) are the source. Two directives,
+The chapters in ``book/chapters/*.md`` (jupytext MyST notebooks) are the source. Directives,
 written as the first lines of a code cell, mark what goes into the package (nbdev's syntax):
 
     #| default_exp vq       every later ``#| export`` cell of this chapter goes to vqlit/vq.py
     #| export               this cell is part of the current module
     #| export metrics       this cell goes to vqlit/metrics.py (declared in the same chapter)
+    #| top fit TrainConfig  after ``#| export``: these names of the cell are also ``vqlit.fit``, ...
 
 A chapter may feed several modules (one ``default_exp`` each); a module comes from exactly one
 chapter. Besides the modules, the exporter writes:
 
-* ``vqlit/__init__.py``: the version and lazy access to every public name (``vqlit.VectorQuantizer``);
+* ``vqlit/__init__.py``: the version and lazy access to the names marked ``#| top`` (the curated
+  top level, e.g. ``vqlit.VectorQuantizer``); every other name is imported from its module;
 * ``book/chapters/<chapter>.ipynb``: the chapter as a notebook for Colab, which cannot open MyST
   Markdown. The book's launch button links to it; ``_config.yml`` keeps it out of the build.
 
@@ -57,8 +59,10 @@ if importlib.util.find_spec("vqlit") is None:
 
 INIT_DOC = '''"""vqlit: vector quantizers derived step by step in the vqlit book.
 
-Every module is generated from a chapter of the book; ``import vqlit`` is cheap and each public name
-is imported on first use, e.g. ``vqlit.VectorQuantizer`` from ``vqlit.vq``.
+Every module is generated from a chapter of the book. The top level holds the quantizers, their
+output type, and the entry points for data, models, training and the named experiments; each is
+imported on first use (``vqlit.VectorQuantizer`` from ``vqlit.vq``), so ``import vqlit`` is cheap.
+Everything else is imported from its module, e.g. ``from vqlit.sinkhorn import sinkhorn``.
 """
 '''
 
@@ -72,6 +76,7 @@ class Module:
     name: str
     chapter: Path
     cells: list[tuple[int, str]] = field(default_factory=list)  # (line in the chapter, source)
+    top: list[str] = field(default_factory=list)                 # names for ``vqlit.<name>``
 
 
 def directives(source: str) -> tuple[list[tuple[str, str]], str]:
@@ -142,6 +147,15 @@ def collect_modules(chapters: list[Path]) -> dict[str, Module]:
                     if not code:
                         raise ExportError(f"{where}: `#| export` cell has no code")
                     target.cells.append((line + len(found) if line else 0, code))
+                elif key == "top":                 # after `#| export`: names for vqlit.<name>
+                    if not any(k == "export" for k, _ in found[:found.index((key, value))]):
+                        raise ExportError(f"{where}: `#| top` must follow `#| export` in its cell")
+                    defined = public_names(code)
+                    for name in value.split():
+                        if name not in defined:
+                            raise ExportError(f"{where}: `#| top {name}`: the cell defines no "
+                                              f"public name {name!r} (it defines {defined})")
+                        target.top.append(name)
                 elif key != "bootstrap":
                     raise ExportError(f"{where}: unknown directive `#| {key}`")
         modules.update(declared)
@@ -169,7 +183,9 @@ def render_module(module: Module) -> str:
     return body + "\n\n__all__ = [" + ", ".join(repr(n) for n in names) + "]\n"
 
 
-def render_init(rendered: dict[str, str]) -> str:
+def render_init(rendered: dict[str, str], top_level: dict[str, str]) -> str:
+    """The package's __init__: the version, and lazy access to the curated top-level names
+    (``top_level``: name -> module, from the chapters' ``#| top`` directives)."""
     table = {}
     for name, source in rendered.items():
         for public in public_names(source):
@@ -177,14 +193,14 @@ def render_init(rendered: dict[str, str]) -> str:
                 raise ExportError(f"vqlit.{public} is defined by both vqlit/{table[public]}.py and "
                                   f"vqlit/{name}.py; public names must be unique across modules")
             table[public] = name
-    rows = "".join(f"    {k!r}: {v!r},\n" for k, v in sorted(table.items()))
+    rows = "".join(f"    {k!r}: {v!r},\n" for k, v in sorted(top_level.items()))
     return (
         HEADER.format(source="the module list of book/chapters") + INIT_DOC + "\n"
         "from importlib import import_module as _import_module\n"
         "from importlib.metadata import PackageNotFoundError as _NotFound, version as _version\n\n"
         "try:\n    __version__ = _version(\"vqlit\")\nexcept _NotFound:  # running from a source tree\n"
         "    __version__ = \"0+unknown\"\n\n"
-        "# public name -> module that defines it\n"
+        "# the curated top level (the chapters' `#| top` directives): name -> module\n"
         f"_WHERE = {{\n{rows}}}\n\n"
         "__all__ = sorted(_WHERE)\n\n\n"
         "def __getattr__(name):\n"
@@ -283,7 +299,9 @@ def expected_files(chapters: list[Path]) -> dict[Path, str]:
     rendered = {name: render_module(m) for name, m in collect_modules(chapters).items()}
     for name, source in rendered.items():
         files[PACKAGE / f"{name}.py"] = source
-    files[PACKAGE / "__init__.py"] = render_init(rendered)
+    modules = collect_modules(chapters)
+    top = {name: m.name for m in modules.values() for name in m.top}
+    files[PACKAGE / "__init__.py"] = render_init(rendered, top)
     return files
 
 
