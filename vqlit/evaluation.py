@@ -1,140 +1,133 @@
-# This file is generated from book/chapters/02_soft_vq.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/a3_training.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/02_soft_vq.md:1064
-"""Downstream evaluation of learned latents (Wu & Flierl's protocol): k-means clustering accuracy
-with the Hungarian matching, normalised mutual information, and a single-layer classifier."""
+# %% book/chapters/a3_training.md:883
+"""Image evaluation over a whole test set: PSNR, MSE, SSIM and codebook statistics, and LPIPS and
+rFID where their packages and weights are available."""
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from vqlit.metrics import psnr
+from vqlit.metrics import code_histogram, perplexity, psnr, usage
 
 
-def _labels(values, name: str) -> np.ndarray:
-    array = values.detach().cpu().numpy() if isinstance(values, Tensor) else np.asarray(values)
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array of labels, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer labels, got dtype {array.dtype}")
-    return array
+# %% book/chapters/a3_training.md:922
+def _ssim_window(size: int, sigma: float, channels: int, dtype: torch.dtype,
+                 device: torch.device) -> Tensor:
+    """The Gaussian window of Eq. (ssim), size x size, summing to 1, per channel: (C, 1, s, s)."""
+    t = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2              # (s,)
+    g = torch.exp(-t.square() / (2 * sigma**2))
+    g = g / g.sum()                                                                    # (s,)
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size)             # (C, 1, s, s)
 
 
-def contingency(labels, clusters) -> np.ndarray:
-    """C[i, j] = number of points of class i in cluster j: (N,), (N,) -> (classes, clusters)."""
-    y, c = _labels(labels, "labels"), _labels(clusters, "clusters")
-    if len(y) != len(c):
-        raise ValueError(f"labels and clusters differ in length: {len(y)} and {len(c)}")
-    _, y = np.unique(y, return_inverse=True)                          # 0..classes-1
-    _, c = np.unique(c, return_inverse=True)                          # 0..clusters-1
-    table = np.zeros((y.max() + 1, c.max() + 1), dtype=np.int64)
-    np.add.at(table, (y, c), 1)
-    return table
+# %% book/chapters/a3_training.md:943
+def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
+         sigma: float = 1.5) -> Tensor:
+    """Mean SSIM per image, Eq. (ssim): (B, C, H, W) -> (B,); Gaussian window, valid region."""
+    if x.shape != y.shape or x.ndim != 4:
+        raise ValueError(f"expected two image batches (B, C, H, W) of one shape, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    size = min(window, x.shape[-2], x.shape[-1])
+    size -= 1 - size % 2                                           # the largest odd size that fits
+    dtype = torch.float32 if x.device.type == "mps" else torch.float64   # variances cancel
+    channels = x.shape[1]
+    kernel = _ssim_window(size, sigma, channels, dtype, x.device)                # (C, 1, s, s)
+    blur = lambda im: F.conv2d(im, kernel, groups=channels)        # (B, C, H-s+1, W-s+1)
+    x, y = x.to(dtype), y.to(dtype)
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1).float()                                   # (B,), Eq. (ssim)
 
 
-def cluster_accuracy(labels, clusters) -> float:
-    """Best one-to-one matching of clusters to classes, Eq. (soft-acc) (Hungarian method)."""
-    table = contingency(labels, clusters)
-    rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / table.sum())
+# %% book/chapters/a3_training.md:983
+@dataclass
+class Evaluation:
+    """An autoencoder's scores over a test set (`evaluate`); as_dict drops counts and gaps."""
+
+    psnr: float                          # dB, mean over images, data range 1
+    mse: float                           # mean squared error per pixel, in [0, 1] units
+    ssim: float                          # Eq. (ssim), mean over images
+    usage: float | None = None           # fraction of codes chosen at least once
+    perplexity: float | None = None      # exp(entropy) of the code histogram
+    counts: Tensor | None = field(default=None, repr=False)   # (K,) how often each code was chosen
+
+    def as_dict(self) -> dict[str, float]:
+        fields = dataclasses.asdict(self).items()
+        return {k: v for k, v in fields if k != "counts" and v is not None}
 
 
-def nmi(labels, clusters) -> float:
-    """Normalised mutual information 2 I(y; c) / (H(y) + H(c)); 1.0 when both are constant."""
-    p = contingency(labels, clusters) / len(_labels(labels, "labels"))   # (classes, clusters)
-    py, pc = p.sum(1), p.sum(0)
-    nz = p > 0
-    mutual = float((p[nz] * np.log(p[nz] / np.outer(py, pc)[nz])).sum())
-    h = float(-(py * np.log(py)).sum() - (pc * np.log(pc)).sum())
-    return 1.0 if h == 0 else max(0.0, 2 * mutual / h)
-
-
-def kmeans(features, n_clusters: int, *, n_init: int = 100, seed: int = 0) -> np.ndarray:
-    """k-means labels (N,) of features (N, d): the best of n_init k-means++ runs by inertia."""
-    from sklearn.cluster import KMeans
-
-    x = features.detach().cpu().double().numpy() if isinstance(features, Tensor) else features
-    if x.ndim != 2 or len(x) < n_clusters:
-        raise ValueError(f"need features of shape (N, d) with N >= {n_clusters}, got {x.shape}")
-    return KMeans(n_clusters, n_init=n_init, random_state=seed).fit(x).labels_
-
-
-# %% book/chapters/02_soft_vq.md:1160
-def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, *,
-                 weight_decay: float = 1e-5, max_iter: int = 500) -> float:
-    """Test accuracy of softmax regression (one linear layer) fitted on (train_x, train_y).
-
-    Features are standardised with the training statistics; the convex objective (mean
-    cross-entropy + ``weight_decay / 2 * |W|^2``) is minimised by full-batch L-BFGS from zero
-    weights.
-    """
-    for name, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
-        if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
-            raise ValueError(f"{name}: need features (N, d) and labels (N,), got "
-                             f"{tuple(x.shape)} and {tuple(y.shape)}")
-    mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-6)                  # (d,)
-    xs, xt = (train_x - mean) / std, (test_x.to(train_x) - mean) / std           # standardised
-    classes = max(int(train_y.max()), int(test_y.max())) + 1
-    layer = nn.Linear(train_x.shape[1], classes).to(train_x)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    opt = torch.optim.LBFGS(layer.parameters(), lr=1, max_iter=max_iter, history_size=20,
-                            tolerance_grad=1e-9, tolerance_change=1e-12,
-                            line_search_fn="strong_wolfe")
-    target = train_y.to(train_x.device)
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(layer(xs), target) + 0.5 * weight_decay * layer.weight.square().sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    with torch.no_grad():
-        return float((layer(xt).argmax(1).cpu() == test_y.cpu()).float().mean())
-
-
+# %% book/chapters/a3_training.md:1009
 @torch.no_grad()
-def encode_images(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Tensor:
-    """model.encode on uint8 images (N, C, H, W), in batches: -> float32 latents (N, d)."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    z = torch.cat([model.encode(b.to(device).float() / 255).float().flatten(1)
-                   for b in images.split(batch_size)])                            # (N, d)
-    model.train(was_training)
-    return z
+def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Evaluation:
+    """PSNR, MSE, SSIM and whole-set codebook statistics of an autoencoder on uint8 images.
 
-
-def latent_evaluation(model: nn.Module, data, *, n_init: int = 100, batch_size: int = 1000,
-                      seed: int = 0) -> dict[str, float]:
-    """Wu & Flierl's downstream protocol on the encoder output z_e of an autoencoder.
-
-    data: an ImageData (vqlit.data). k-means (best of n_init) on the test latents -> cluster_acc,
-    nmi; a single linear layer fitted on the training latents -> probe_acc; test-set psnr (dB).
+    Runs on the model's device; the images are moved there one batch at a time.
     """
-    z_train = encode_images(model, data.train_images, batch_size=batch_size)     # (N, d)
-    z_test = encode_images(model, data.test_images, batch_size=batch_size)       # (M, d)
-    labels = data.test_labels.cpu()
-    clusters = kmeans(z_test, int(labels.unique().numel()), n_init=n_init, seed=seed)
-    probe = linear_probe(z_train, data.train_labels.to(z_train.device), z_test, labels)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        total = 0.0
-        for block in data.test_images.split(batch_size):
-            x = block.to(device).float() / 255                                      # (b, C, H, W)
-            total += float(psnr(model(x).reconstruction.float().clamp(0, 1), x).sum())
+    psnr_sum = mse_sum = ssim_sum = 0.0
+    counts = None
+    for block in images.split(batch_size):
+        x = block.to(device).float() / 255                                      # (b, C, H, W)
+        out = model(x)
+        recon = out.reconstruction.float().clamp(0, 1)
+        psnr_sum += float(psnr(recon, x).sum())
+        mse_sum += float((recon - x).square().flatten(1).mean(1).sum())
+        ssim_sum += float(ssim(recon, x).sum())
+        if out.quantizer is not None:
+            hist = code_histogram(out.quantizer.indices, model.quantizer.num_codes)  # (K,)
+            counts = hist if counts is None else counts + hist
     model.train(was_training)
-    return {"cluster_acc": cluster_accuracy(labels, clusters), "nmi": nmi(labels, clusters),
-            "probe_acc": probe, "psnr": total / len(data.test_images)}
+    n = len(images)
+    if counts is None:
+        return Evaluation(psnr_sum / n, mse_sum / n, ssim_sum / n)
+    return Evaluation(psnr_sum / n, mse_sum / n, ssim_sum / n, float(usage(counts)),
+                      float(perplexity(counts)), counts.cpu())
 
 
-__all__ = ['contingency', 'cluster_accuracy', 'nmi', 'kmeans', 'linear_probe', 'encode_images', 'latent_evaluation']
+# %% book/chapters/a3_training.md:1055
+@torch.no_grad()
+def perceptual_metrics(model: nn.Module, images: Tensor, *,
+                       batch_size: int = 250) -> tuple[dict[str, float], list[str]]:
+    """LPIPS (AlexNet) and rFID (Inception) where their packages and weights are available.
+
+    Returns the metrics computed and, for each one that was not, a sentence saying why.
+    """
+    device = next(model.parameters()).device
+    metrics, notes = {}, []
+    batches = [b.to(device).float() / 255 for b in images.split(batch_size)]   # (b, C, H, W) each
+    rgb = lambda t: t.expand(-1, 3, -1, -1)                                  # grey -> 3 channels
+    model.eval()
+    try:
+        import lpips
+        net = lpips.LPIPS(net="alex", verbose=False).to(device)
+        total = sum(float(net(rgb(model(x).reconstruction.float().clamp(0, 1)), rgb(x),
+                              normalize=True).sum()) for x in batches)
+        metrics["lpips"] = total / len(images)
+    except Exception as err:                   # no package, or no network for its weights
+        notes.append(f"LPIPS not computed ({type(err).__name__}: {err}); it needs the `lpips` "
+                     "package and its AlexNet weights (downloaded on first use)")
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        fid = FrechetInceptionDistance(normalize=True).to(device)
+        for x in batches:
+            fid.update(rgb(x), real=True)
+            fid.update(rgb(model(x).reconstruction.float().clamp(0, 1)), real=False)
+        metrics["rfid"] = float(fid.compute())
+    except Exception as err:
+        notes.append(f"rFID not computed ({type(err).__name__}: {err}); it needs `torchmetrics` "
+                     "with `torch-fidelity` and the Inception weights (downloaded on first use)")
+    return metrics, notes
+
+
+__all__ = ['ssim', 'Evaluation', 'evaluate', 'perceptual_metrics']

@@ -2,36 +2,28 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a3_training.md:63
+# %% book/chapters/a3_training.md:66
 """The training loop: one dataclass config, device and scale detection, atomic checkpoints, exact
-resume, JSON-lines metrics, whole-test-set evaluation, and results recorded with provenance."""
+resume and JSON-lines metrics. Scoring is in vqlit.evaluation, recorded results in vqlit.results."""
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import math
 import os
-import platform
 import random
-import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vqlit.data import Batcher
-from vqlit.metrics import code_histogram, perplexity, psnr, usage
 
 
-# %% book/chapters/a3_training.md:116
-SCALES = ("smoke", "quick", "full")
-
-
+# %% book/chapters/a3_training.md:117
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """"auto" -> the first CUDA device if there is one, else the CPU; anything else is checked."""
     if str(device) == "auto":
@@ -47,6 +39,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+# %% book/chapters/a3_training.md:136
+SCALES = ("smoke", "quick", "full")
+
+
 def resolve_scale(scale: str = "auto", device: str | torch.device = "auto") -> str:
     """"auto" -> "full" on a CUDA device, "quick" otherwise; the others are returned as they are."""
     if scale == "auto":
@@ -56,6 +52,7 @@ def resolve_scale(scale: str = "auto", device: str | torch.device = "auto") -> s
     return scale
 
 
+# %% book/chapters/a3_training.md:167
 def resolve_precision(precision: str, device: torch.device) -> str:
     """"auto" -> "bf16" on CUDA (the networks in bfloat16; quantizers keep float32), else "fp32"."""
     if precision == "auto":
@@ -63,6 +60,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+# %% book/chapters/a3_training.md:185
 def distributed() -> tuple[int, int]:
     """(rank, world size) of the default process group; (0, 1) when there is none."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -70,6 +68,7 @@ def distributed() -> tuple[int, int]:
     return 0, 1
 
 
+# %% book/chapters/a3_training.md:194
 def init_distributed(device: str | torch.device = "auto") -> torch.device:
     """Join the process group that torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK), if any.
 
@@ -86,6 +85,7 @@ def init_distributed(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+# %% book/chapters/a3_training.md:219
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (every device)."""
     random.seed(seed)
@@ -93,7 +93,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# %% book/chapters/a3_training.md:198
+# %% book/chapters/a3_training.md:238
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (the model and the data aside)."""
@@ -130,7 +130,7 @@ class TrainConfig:
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
 
 
-# %% book/chapters/a3_training.md:243
+# %% book/chapters/a3_training.md:283
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(W) with weight decay on Linear/Conv weights only."""
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d)
@@ -144,6 +144,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return cls(groups, lr=config.lr, eps=config.eps)
 
 
+# %% book/chapters/a3_training.md:298
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     """The learning-rate schedule, stepped once per optimisation step (None for a constant rate)."""
     if config.schedule == "onecycle":
@@ -153,7 +154,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-# %% book/chapters/a3_training.md:294
+# %% book/chapters/a3_training.md:336
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """torch.save to a temporary file, fsync, then an atomic rename over `path`."""
     path = Path(path)
@@ -170,36 +171,41 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     return path
 
 
+# %% book/chapters/a3_training.md:354
 def load_checkpoint(path: str | Path, map_location=None) -> dict:
     """Load a checkpoint without unpickling arbitrary objects (weights_only=True)."""
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-# %% book/chapters/a3_training.md:365
-_RECIPE = ("batch_size", "lr", "optimizer", "eps", "weight_decay", "schedule", "grad_clip", "seed")
-
-
+# %% book/chapters/a3_training.md:412
 @dataclass
 class FitResult:
+    """What `fit` returns: the logged rows, the steps done, the time spent, where it resumed."""
+
     history: list[dict]        # one row per logging window: step, averaged logs, lr, time
     steps: int                 # steps completed
     wall_time: float           # seconds, summed over resumptions
     resumed_from: int = 0      # the step the run resumed from (0: a fresh run)
 
 
+# %% book/chapters/a3_training.md:428
 def _rng_state(device: torch.device) -> dict:
+    """The state of PyTorch's generators: the CPU's, and the device's on CUDA."""
     state = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
+# %% book/chapters/a3_training.md:438
 def _set_rng_state(state: dict, device: torch.device) -> None:
+    """Put back a state from `_rng_state` (loaded on any device)."""
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
+# %% book/chapters/a3_training.md:457
 def _keep_rows(path: Path, last_step: int) -> None:
     """Drop the rows of a metrics file written after `last_step` (atomically)."""
     if path.exists():
@@ -210,6 +216,110 @@ def _keep_rows(path: Path, last_step: int) -> None:
         os.replace(tmp, path)
 
 
+# %% book/chapters/a3_training.md:480
+_RECIPE = ("batch_size", "lr", "optimizer", "eps", "weight_decay", "schedule", "grad_clip", "seed")
+
+
+def _check_recipe(saved: dict, config: TrainConfig, path: Path) -> None:
+    """Refuse to resume the checkpoint `path`, written with config `saved`, under another recipe."""
+    changed = [k for k in _RECIPE if saved.get(k) != getattr(config, k)]
+    if config.schedule == "onecycle" and saved["steps"] != config.steps:
+        changed.append("steps")
+    if changed:
+        raise ValueError(f"{path} was written with a different recipe ({', '.join(changed)}); "
+                         "use another out_dir, or resume=False to start over")
+
+
+# %% book/chapters/a3_training.md:510
+def _snapshot(parts: dict, *, device: torch.device, step: int, history: list[dict],
+              wall_time: float, window: dict, config: TrainConfig) -> dict:
+    """A checkpoint: each part's state_dict, the generators, the log so far and the recipe."""
+    states = {k: None if p is None else p.state_dict() for k, p in parts.items()}
+    return {**states, "rng": _rng_state(device), "step": step, "history": history,
+            "wall_time": wall_time, "window": window, "config": dataclasses.asdict(config)}
+
+
+# %% book/chapters/a3_training.md:520
+def _restore(state: dict, parts: dict, device: torch.device) -> None:
+    """Load a `_snapshot` back into the parts, then the generators."""
+    for k, p in parts.items():
+        if p is not None:
+            p.load_state_dict(state[k])
+    _set_rng_state(state["rng"], device)
+
+
+# %% book/chapters/a3_training.md:554
+class _Window:
+    """The logs of one logging window, summed on the device; read on the host once, at its end."""
+
+    def __init__(self, sums: dict[str, Tensor] | None = None, count: int = 0):
+        self.sums, self.count = {} if sums is None else sums, count
+
+    def add(self, logs: dict[str, Tensor]) -> None:
+        for k, v in logs.items():                                    # stays on the device
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+        self.count += 1
+
+    def state_dict(self) -> dict:
+        return {"sums": self.sums, "count": self.count}
+
+    def close(self, step: int, world: int = 1) -> dict[str, float]:
+        """The mean of each log over the window (and the processes); the window starts afresh."""
+        values = torch.stack(list(self.sums.values())) / self.count              # (logs,)
+        if world > 1:
+            torch.distributed.all_reduce(values)
+            values /= world
+        means = dict(zip(self.sums, values.tolist()))                            # one host sync
+        if not math.isfinite(means.get("loss", 0.0)):
+            raise FloatingPointError(f"the loss is {means['loss']} in the window ending at step "
+                                     f"{step}; lower the learning rate or check the data")
+        self.sums, self.count = {}, 0
+        return means
+
+
+# %% book/chapters/a3_training.md:602
+def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None]:
+    """(checkpoint, metrics log) of a run in config.out_dir; the log is rank 0's (else None)."""
+    if not config.out_dir:
+        return None, None
+    out = Path(config.out_dir)
+    if rank > 0:
+        return out / "checkpoint.pt", None
+    out.mkdir(parents=True, exist_ok=True)
+    return out / "checkpoint.pt", out / "metrics.jsonl"
+
+
+# %% book/chapters/a3_training.md:615
+def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
+    """Add a window's row to the history and, where there is a log, as a line of JSON to it."""
+    history.append(row)
+    if log is not None:
+        with open(log, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+# %% book/chapters/a3_training.md:639
+def _start(ckpt: Path | None, config: TrainConfig, parts: dict, device: torch.device,
+           log: Path | None) -> tuple[list[dict], int, float, _Window]:
+    """Resume from `ckpt` if asked and it exists, else seed a fresh run; cut `log` to the start.
+
+    Returns the history so far, the step to start after, the time already spent and the window.
+    """
+    if ckpt is not None and config.resume and ckpt.exists():
+        state = load_checkpoint(ckpt, map_location=device)
+        _check_recipe(state["config"], config, ckpt)
+        _restore(state, parts, device)
+        if log is not None:
+            _keep_rows(log, state["step"])
+        return state["history"], state["step"], state["wall_time"], _Window(**state["window"])
+    seed_everything(config.seed)
+    if log is not None:
+        _keep_rows(log, 0)                                  # a fresh run starts a fresh log
+    return [], 0, 0.0, _Window()
+
+
+# %% book/chapters/a3_training.md:663
 class _StepLoss(nn.Module):
     """model.loss as a forward pass, so that DDP's gradient hooks and torch.compile see it."""
 
@@ -221,14 +331,49 @@ class _StepLoss(nn.Module):
         return self.model.loss(x)
 
 
-def _quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
-    """Turn off the per-step NaN checks (a host sync each) of the quantizers inside `model`."""
+# %% book/chapters/a3_training.md:676
+def _wrap_step(model: nn.Module, device: torch.device, world: int, compile: bool) -> nn.Module:
+    """The module the loop calls for the loss: `_StepLoss`, in DDP across processes, compiled."""
+    step_loss = _StepLoss(model)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        ids = [device.index] if device.type == "cuda" else None
+        step_loss = DistributedDataParallel(step_loss, device_ids=ids, broadcast_buffers=False)
+    if compile:
+        step_loss = torch.compile(step_loss)
+    return step_loss
+
+
+# %% book/chapters/a3_training.md:700
+def _train_step(step_loss: nn.Module, x: Tensor, *, model: nn.Module,
+                optimizer: torch.optim.Optimizer, scheduler, config: TrainConfig,
+                bf16: bool) -> dict[str, Tensor]:
+    """One optimisation step on the batch x (B, C, H, W); returns the loss's logs."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        loss, logs = step_loss(x)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return logs
+
+
+# %% book/chapters/a3_training.md:731
+def quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
+    """Turn off the per-step NaN checks (a host sync each) of the quantizers inside `model`.
+
+    Returns the modules switched off; set their `check_finite` back to True when the run ends.
+    """
     quieted = [m for m in model.modules() if getattr(m, "check_finite", False) is True]
     for m in quieted:
         m.check_finite = False
     return quieted
 
 
+# %% book/chapters/a3_training.md:755
 def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
         device: str | torch.device = "auto") -> FitResult:
     """Train `model` on uint8 images (N, C, H, W); resumable from config.out_dir.
@@ -249,55 +394,20 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     batcher = Batcher(images.to(device), config.batch_size, seed=config.seed)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config)
-    out = Path(config.out_dir) if config.out_dir else None
-    ckpt = out / "checkpoint.pt" if out else None
-    writer = out is not None and rank == 0
-    if writer:
-        out.mkdir(parents=True, exist_ok=True)
-    history, start, spent, sums, count = [], 0, 0.0, {}, 0
-
-    if ckpt is not None and config.resume and ckpt.exists():
-        state = load_checkpoint(ckpt, map_location=device)
-        changed = [k for k in _RECIPE if state["config"].get(k) != getattr(config, k)]
-        if config.schedule == "onecycle" and state["config"]["steps"] != config.steps:
-            changed.append("steps")
-        if changed:
-            raise ValueError(f"{ckpt} was written with a different recipe ({', '.join(changed)}); "
-                             "use another out_dir, or resume=False to start over")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        batcher.load_state_dict(state["batcher"])
-        _set_rng_state(state["rng"], device)
-        history, start, spent = state["history"], state["step"], state["wall_time"]
-        sums, count = state["window"]["sums"], state["window"]["count"]
-        if writer:
-            _keep_rows(out / "metrics.jsonl", start)
-    else:
-        seed_everything(config.seed)
-        if writer:
-            _keep_rows(out / "metrics.jsonl", 0)              # a fresh run starts a fresh log
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "batcher": batcher}
+    ckpt, log = _run_files(config, rank)
+    history, start, spent, window = _start(ckpt, config, parts, device, log)
 
     def checkpoint(step: int) -> None:
-        if writer:
-            save_checkpoint(ckpt, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "batcher": batcher.state_dict(), "rng": _rng_state(device), "step": step,
-                "history": history, "wall_time": spent + time.perf_counter() - began,
-                "window": {"sums": sums, "count": count}, "config": dataclasses.asdict(config)})
+        if log is not None:
+            save_checkpoint(ckpt, _snapshot(parts, device=device, step=step, history=history,
+                                            wall_time=spent + time.perf_counter() - began,
+                                            window=window.state_dict(), config=config))
         if world > 1:
             torch.distributed.barrier()                   # nobody runs ahead of the checkpoint
 
-    step_loss = _StepLoss(model)
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-        ids = [device.index] if device.type == "cuda" else None
-        step_loss = DistributedDataParallel(step_loss, device_ids=ids, broadcast_buffers=False)
-    if config.compile:
-        step_loss = torch.compile(step_loss)
-    quieted = _quiet_finite_checks(model) if device.type == "cuda" else []
+    step_loss = _wrap_step(model, device, world, config.compile)
+    quieted = quiet_finite_checks(model) if device.type == "cuda" else []
     model.train()
     began = time.perf_counter()
     step = start
@@ -309,36 +419,13 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
                 x = batcher.next()                                       # (B, C, H, W)
                 if world > 1:
                     x = x.chunk(world)[rank]                             # (B / world, C, H, W)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    loss, logs = step_loss(x)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                for k, v in logs.items():                                # stays on the device
-                    v = v.detach().float()
-                    sums[k] = sums[k] + v if k in sums else v.clone()
-                count += 1
+                window.add(_train_step(step_loss, x, model=model, optimizer=optimizer,
+                                       scheduler=scheduler, config=config, bf16=bf16))
                 if step % config.log_every == 0 or step == config.steps:
-                    values = torch.stack(list(sums.values())) / count    # (logs,)
-                    if world > 1:
-                        torch.distributed.all_reduce(values)
-                        values /= world
-                    row = {"step": step, **dict(zip(sums, values.tolist())),   # one host sync
+                    row = {"step": step, **window.close(step, world),
                            "lr": optimizer.param_groups[0]["lr"],
                            "time": round(spent + time.perf_counter() - began, 3)}
-                    if not math.isfinite(row.get("loss", 0.0)):
-                        raise FloatingPointError(
-                            f"the loss is {row['loss']} in the window ending at step {step}; "
-                            "lower the learning rate or check the data")
-                    history.append(row)
-                    sums, count = {}, 0
-                    if writer:
-                        with open(out / "metrics.jsonl", "a") as f:
-                            f.write(json.dumps(row) + "\n")
+                    _append_row(row, history, log)
                     bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "usage") if k in row})
                 every = config.checkpoint_every
                 if ckpt is not None and every and step % every == 0:
@@ -352,162 +439,4 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     return FitResult(history, step, spent + time.perf_counter() - began, start)
 
 
-# %% book/chapters/a3_training.md:617
-def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
-         sigma: float = 1.5) -> Tensor:
-    """Mean SSIM per image, Eq. (ssim): (B, C, H, W) -> (B,); Gaussian window, valid region."""
-    if x.shape != y.shape or x.ndim != 4:
-        raise ValueError(f"expected two image batches (B, C, H, W) of one shape, got "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
-    size = min(window, x.shape[-2], x.shape[-1])
-    size -= 1 - size % 2                                           # the largest odd size that fits
-    dtype = torch.float32 if x.device.type == "mps" else torch.float64   # variances cancel
-    t = torch.arange(size, dtype=dtype, device=x.device) - (size - 1) / 2              # (s,)
-    g = torch.exp(-t.square() / (2 * sigma**2))
-    g = g / g.sum()                                                                    # (s,)
-    channels = x.shape[1]
-    kernel = (g[:, None] * g[None, :]).expand(channels, 1, size, size)           # (C, 1, s, s)
-    blur = lambda im: F.conv2d(im, kernel, groups=channels)        # (B, C, H-s+1, W-s+1)
-    x, y = x.to(dtype), y.to(dtype)
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(1).float()                                   # (B,), Eq. (ssim)
-
-
-@dataclass
-class Evaluation:
-    psnr: float                          # dB, mean over images, data range 1
-    mse: float                           # mean squared error per pixel, in [0, 1] units
-    ssim: float                          # Eq. (ssim), mean over images
-    usage: float | None = None           # fraction of codes chosen at least once
-    perplexity: float | None = None      # exp(entropy) of the code histogram
-    counts: Tensor | None = field(default=None, repr=False)   # (K,) how often each code was chosen
-
-    def as_dict(self) -> dict[str, float]:
-        fields = dataclasses.asdict(self).items()
-        return {k: v for k, v in fields if k != "counts" and v is not None}
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Evaluation:
-    """PSNR, MSE, SSIM and whole-set codebook statistics of an autoencoder on uint8 images.
-
-    Runs on the model's device; the images are moved there one batch at a time.
-    """
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    psnr_sum = mse_sum = ssim_sum = 0.0
-    counts = None
-    for block in images.split(batch_size):
-        x = block.to(device).float() / 255                                      # (b, C, H, W)
-        out = model(x)
-        recon = out.reconstruction.float().clamp(0, 1)
-        psnr_sum += float(psnr(recon, x).sum())
-        mse_sum += float((recon - x).square().flatten(1).mean(1).sum())
-        ssim_sum += float(ssim(recon, x).sum())
-        if out.quantizer is not None:
-            hist = code_histogram(out.quantizer.indices, model.quantizer.num_codes)  # (K,)
-            counts = hist if counts is None else counts + hist
-    model.train(was_training)
-    n = len(images)
-    if counts is None:
-        return Evaluation(psnr_sum / n, mse_sum / n, ssim_sum / n)
-    return Evaluation(psnr_sum / n, mse_sum / n, ssim_sum / n, float(usage(counts)),
-                      float(perplexity(counts)), counts.cpu())
-
-
-@torch.no_grad()
-def perceptual_metrics(model: nn.Module, images: Tensor, *,
-                       batch_size: int = 250) -> tuple[dict[str, float], list[str]]:
-    """LPIPS (AlexNet) and rFID (Inception) where their packages and weights are available.
-
-    Returns the metrics computed and, for each one that was not, a sentence saying why.
-    """
-    device = next(model.parameters()).device
-    metrics, notes = {}, []
-    batches = [b.to(device).float() / 255 for b in images.split(batch_size)]   # (b, C, H, W) each
-    rgb = lambda t: t.expand(-1, 3, -1, -1)                                  # grey -> 3 channels
-    model.eval()
-    try:
-        import lpips
-        net = lpips.LPIPS(net="alex", verbose=False).to(device)
-        total = sum(float(net(rgb(model(x).reconstruction.float().clamp(0, 1)), rgb(x),
-                              normalize=True).sum()) for x in batches)
-        metrics["lpips"] = total / len(images)
-    except Exception as err:                   # no package, or no network for its weights
-        notes.append(f"LPIPS not computed ({type(err).__name__}: {err}); it needs the `lpips` "
-                     "package and its AlexNet weights (downloaded on first use)")
-    try:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-        fid = FrechetInceptionDistance(normalize=True).to(device)
-        for x in batches:
-            fid.update(rgb(x), real=True)
-            fid.update(rgb(model(x).reconstruction.float().clamp(0, 1)), real=False)
-        metrics["rfid"] = float(fid.compute())
-    except Exception as err:
-        notes.append(f"rFID not computed ({type(err).__name__}: {err}); it needs `torchmetrics` "
-                     "with `torch-fidelity` and the Inception weights (downloaded on first use)")
-    return metrics, notes
-
-
-# %% book/chapters/a3_training.md:753
-def results_dir() -> Path:
-    """book/results of the checkout we run in (found from the working directory upwards)."""
-    here = Path.cwd().resolve()
-    for base in (here, *here.parents):
-        if (base / "book" / "results").is_dir():
-            return base / "book" / "results"
-    return here / "book" / "results"
-
-
-def provenance(device: str | torch.device, *, scale: str, wall_time: float) -> dict:
-    """Where and how a result was produced.
-
-    The commit is git's HEAD (marked when the tracked files differ from it), or $VQLIT_COMMIT where
-    the code was copied rather than cloned and the copy's own history cannot be trusted.
-    """
-    device = torch.device(device)
-    try:
-        if given := os.environ.get("VQLIT_COMMIT"):
-            raise OSError(given)
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        commit += "+uncommitted changes" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):          # a copy of the tree, not a clone
-        given = os.environ.get("VQLIT_COMMIT")
-        commit = f"{given} (from VQLIT_COMMIT)" if given else "unknown (not a git checkout)"
-    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return {"commit": commit, "device": name, "torch": torch.__version__,
-            "python": platform.python_version(), "date": now,
-            "wall_time_s": round(wall_time, 1), "scale": scale}
-
-
-def record_result(name: str, metrics: dict, *, device, scale: str, wall_time: float,
-                  config: dict | None = None, paper: dict | None = None,
-                  directory: str | Path | None = None) -> Path:
-    """Write directory/NAME.json atomically: metrics, the paper's numbers, recipe, provenance."""
-    directory = Path(directory) if directory is not None else results_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    record = {"name": name, "metrics": metrics, "paper": paper, "config": config,
-              "provenance": provenance(device, scale=scale, wall_time=wall_time)}
-    path = directory / f"{name}.json"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def load_result(name: str, directory: str | Path | None = None) -> dict | None:
-    """The recorded result NAME, or None if it has not been recorded."""
-    path = (Path(directory) if directory is not None else results_dir()) / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-__all__ = ['SCALES', 'resolve_device', 'resolve_scale', 'resolve_precision', 'distributed', 'init_distributed', 'seed_everything', 'TrainConfig', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_checkpoint', 'FitResult', 'fit', 'ssim', 'Evaluation', 'evaluate', 'perceptual_metrics', 'results_dir', 'provenance', 'record_result', 'load_result']
+__all__ = ['resolve_device', 'SCALES', 'resolve_scale', 'resolve_precision', 'distributed', 'init_distributed', 'seed_everything', 'TrainConfig', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_checkpoint', 'FitResult', 'quiet_finite_checks', 'fit']
