@@ -53,3 +53,11 @@ def pytest_ignore_collect(collection_path, config):
     if collection_path.suffix == ".ipynb" and _is_chapter_dir(collection_path):
         return True
     return None
+
+
+def all_subclasses(cls: type) -> set[type]:
+    """Every subclass of cls, at any depth (shared by the contract tests)."""
+    found = set()
+    for sub in cls.__subclasses__():
+        found |= {sub} | all_subclasses(sub)
+    return found

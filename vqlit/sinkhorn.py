@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:237
+# %% book/chapters/04_optvq.md:248
 """Entropic optimal transport for vector quantization: OptVQ's normalization and Sinkhorn solvers
 (the textbook loop, the fast stabilized scaling form, the log domain), optionally distributed."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 
-def _reduce(x: Tensor, op: str, group) -> Tensor:
+def group_reduce(x: Tensor, op: str, group) -> Tensor:
     """All-reduce x in place over `group` ("sum" | "min" | "max"); nothing when group is None."""
     if group is not None and dist.is_available() and dist.is_initialized():
         dist.all_reduce(x, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN,
@@ -29,9 +29,9 @@ def _scalar(x: float | Tensor, like: Tensor) -> Tensor:
     return torch.full((), x, dtype=like.dtype, device=like.device)
 
 
-def _total_rows(cost: Tensor, group) -> Tensor:
+def total_rows(cost: Tensor, group) -> Tensor:
     """N of cost (..., N, K) summed over the processes of `group`: a 0-dim tensor."""
-    return _reduce(_scalar(float(cost.shape[-2]), cost), "sum", group)
+    return group_reduce(_scalar(float(cost.shape[-2]), cost), "sum", group)
 
 
 def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
@@ -42,17 +42,17 @@ def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
     column sums and N are taken over `group` when it is given, as in the official code.
     """
     q = torch.exp(-epsilon * cost)                                       # (..., N, K) the kernel
-    n, k = _total_rows(cost, group), cost.shape[-1]
-    q /= _reduce(q.sum((-2, -1), keepdim=True), "sum", group) + guard    # total mass 1
+    n, k = total_rows(cost, group), cost.shape[-1]
+    q /= group_reduce(q.sum((-2, -1), keepdim=True), "sum", group) + guard    # total mass 1
     for _ in range(iters):
-        q /= _reduce(q.sum(-2, keepdim=True), "sum", group) + guard      # (..., 1, K) columns
+        q /= group_reduce(q.sum(-2, keepdim=True), "sum", group) + guard      # (..., 1, K) columns
         q /= k                                                           # each code: 1/K
         q /= q.sum(-1, keepdim=True) + guard                             # (..., N, 1) rows
         q /= n                                                           # each feature: 1/N
     return q
 
 
-# %% book/chapters/04_optvq.md:294
+# %% book/chapters/04_optvq.md:305
 class ScaledPlan(NamedTuple):
     """A Sinkhorn plan in factored form, Eq. (gibbs): P = diag(u) kernel diag(v)."""
 
@@ -71,7 +71,7 @@ class ScaledPlan(NamedTuple):
 
 def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
     """a = 1/N over all rows of all processes, b = 1/K: (..., N) and (..., K)."""
-    n, k = _total_rows(cost, group), cost.shape[-1]
+    n, k = total_rows(cost, group), cost.shape[-1]
     a = torch.ones(cost.shape[:-1], dtype=cost.dtype, device=cost.device) / n      # (..., N)
     b = torch.full(cost.shape[:-2] + (k,), 1.0 / k, dtype=cost.dtype, device=cost.device)
     return a, b
@@ -99,49 +99,50 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
     # Eq. (stabilized): f_i = min_k C_ik, g_k = min_i (C_ik - f_i), kernel = exp(-eps (C - f - g))
     f = kernel.amin(-1, keepdim=True)                                      # (..., N, 1)
     kernel.sub_(f)                                                         # C - f >= 0
-    g = _reduce(kernel.amin(-2, keepdim=True), "min", group)               # (..., 1, K)
+    g = group_reduce(kernel.amin(-2, keepdim=True), "min", group)               # (..., 1, K)
     kernel.sub_(g).mul_(-eps).exp_()                                       # (..., N, K) in [0, 1]
     # Eq. (start): the textbook's uniform start, u0 = exp(-eps (f - min f)), in (0, 1]
-    f_min = _reduce(f.amin(-2, keepdim=True), "min", group)                # (..., 1, 1)
+    f_min = group_reduce(f.amin(-2, keepdim=True), "min", group)                # (..., 1, 1)
     u = torch.exp(-eps * (f - f_min)).squeeze(-1)                          # (..., N)
     for _ in range(iters):
-        col = _reduce((u[..., None, :] @ kernel).squeeze(-2), "sum", group)  # (..., K) K^T u
+        col = group_reduce((u[..., None, :] @ kernel).squeeze(-2), "sum", group)  # (..., K) K^T u
         v = b / col.clamp_min(tiny)                                        # Eq. (sinkhorn-updates)
         v = (v / v.amax(-1, keepdim=True)).clamp_min(tiny)                 # scale-free; max 1
         u = a / (kernel @ v[..., None]).squeeze(-1).clamp_min(tiny)        # (..., N) K v
     return ScaledPlan(kernel, u, v)
 
 
-# %% book/chapters/04_optvq.md:477
+# %% book/chapters/04_optvq.md:488
 def center_(cost: Tensor, *, group=None) -> Tensor:
     """Eq. (normalize), first part, in place: cost -= its mean; returns its standard deviation.
 
     Mean and (unbiased) standard deviation over the last two dimensions of cost (..., N, K) and over
     every process of `group`, in two exact passes; shape (..., 1, 1). No N x K temporary.
     """
-    count = _total_rows(cost, group) * cost.shape[-1]                          # N K, all processes
-    mean = _reduce(cost.sum((-2, -1), keepdim=True), "sum", group) / count     # (..., 1, 1)
+    count = total_rows(cost, group) * cost.shape[-1]                          # N K, all processes
+    mean = group_reduce(cost.sum((-2, -1), keepdim=True), "sum", group) / count     # (..., 1, 1)
     cost.sub_(mean)                                                            # C - mu
     squares = torch.linalg.vector_norm(cost, dim=(-2, -1), keepdim=True).square()
-    return (_reduce(squares, "sum", group) / (count - 1).clamp_min(1)).sqrt()  # sigma
+    return (group_reduce(squares, "sum", group) / (count - 1).clamp_min(1)).sqrt()  # sigma
 
 
 def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
     """OptVQ's normalization, Eq. (normalize): standardise, then shift to a minimum of 0."""
     centred = cost.clone()                                                     # (..., N, K)
     centred /= center_(centred, group=group) + delta                           # C^ (Eq. 11)
-    return centred.sub_(_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
+    return centred.sub_(group_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
 
 
-# %% book/chapters/04_optvq.md:654
+# %% book/chapters/04_optvq.md:665
 def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped."""
-    top = _reduce(x.amax(dim, keepdim=True), "max", group)                     # largest term
+    top = group_reduce(x.amax(dim, keepdim=True), "max", group)                     # largest term
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))         # all -inf slices
-    total = _reduce(x.sub_(top).exp_().sum(dim, keepdim=True), "sum", group)
+    total = group_reduce(x.sub_(top).exp_().sum(dim, keepdim=True), "sum", group)
     return (top + total.log()).squeeze(dim)
 
 
+# %% book/chapters/04_optvq.md:703
 def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
                  epsilon: float | Tensor = 10.0, iters: int = 5,
                  group=None) -> tuple[Tensor, Tensor]:
@@ -167,6 +168,7 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     return alpha, beta
 
 
+# %% book/chapters/04_optvq.md:753
 class SinkhornSolver:
     """A transport solver `solver(cost, a, b) -> plan` for quantizers with a pluggable solver.
 
@@ -217,4 +219,4 @@ class SinkhornSolver:
                 f"normalize={self.normalize}, log_domain={self.log_domain})")
 
 
-__all__ = ['sinkhorn_textbook', 'ScaledPlan', 'uniform_marginals', 'sinkhorn', 'center_', 'normalize_cost', 'sinkhorn_log', 'SinkhornSolver']
+__all__ = ['group_reduce', 'total_rows', 'sinkhorn_textbook', 'ScaledPlan', 'uniform_marginals', 'sinkhorn', 'center_', 'normalize_cost', 'sinkhorn_log', 'SinkhornSolver']

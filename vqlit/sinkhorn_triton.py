@@ -2,13 +2,12 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1540
+# %% book/chapters/04_optvq.md:1587
 """OptVQ's assignment fused into Triton kernels: eight passes over the N x K matrix, one buffer.
 
 `vqlit.optvq.sinkhorn_assign` uses it on CUDA for float32 features and up to MAX_FUSED_CODES
-codes.
-Under Triton's interpreter (TRITON_INTERPRET=1) the kernels also run on CPU tensors: that is how
-the tests check them on a machine without a GPU.
+codes. Under Triton's interpreter (TRITON_INTERPRET=1, set before the kernels are defined) the
+kernels also run on CPU tensors: that is how the book and the tests check them without a GPU.
 """
 from __future__ import annotations
 
@@ -17,8 +16,8 @@ import os
 import torch
 from torch import Tensor
 
-from vqlit.optvq import _squared_distances
-from vqlit.sinkhorn import _reduce, _total_rows
+from vqlit.sinkhorn import group_reduce, total_rows
+from vqlit.vq import squared_distances
 
 try:
     import triton
@@ -35,6 +34,7 @@ _TILE = 16384             # entries a program holds at once: BLOCK_M rows x BLOC
 _COLUMNS = 1024           # columns per program where the programs' column vectors are combined
 
 
+# %% book/chapters/04_optvq.md:1622
 def triton_available(device: torch.device | str) -> bool:
     """Whether the kernels can run on `device`: CUDA with Triton, or anywhere when interpreted."""
     if triton is None:
@@ -42,11 +42,12 @@ def triton_available(device: torch.device | str) -> bool:
     return torch.device(device).type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
+# %% book/chapters/04_optvq.md:1675
 @_jit
 def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
-    """Pass 1 (read): from S = C^2, per row f_i = min_k C_ik, the mean and the sum of squared
-    deviations; per program the column minima of C_ik - f_i over its rows (Eq. stabilized)."""
+    """Pass 2 (reads S = C^2): per row f_i = min_k C_ik (Eq. stabilized), the mean m_i and M_i
+    (Eq. pooled-variance); per program the column minima of C_ik - f_i over its rows."""
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK_K)
     cmask = cols < K
@@ -67,6 +68,7 @@ def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
     tl.store(GPART + pid * K + cols, g, mask=cmask)
 
 
+# %% book/chapters/04_optvq.md:1724
 @_jit
 def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
                     SCALE: tl.constexpr, BLOCK: tl.constexpr):
@@ -89,6 +91,7 @@ def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
         tl.store(OUT + cols, acc, mask=cmask)
 
 
+# %% book/chapters/04_optvq.md:1774
 @_jit
 def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
                   NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
@@ -116,6 +119,7 @@ def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
     tl.store(STATE + 1 + offs, tl.min(low, 0) + tl.zeros([BLOCK], tl.float32), mask=offs == 0)
 
 
+# %% book/chapters/04_optvq.md:1824
 @_jit
 def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     """v / max(v), clamped at the smallest normal number, as `sinkhorn` (scale-free)."""
@@ -125,12 +129,13 @@ def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     return tl.where(cmask, v, 0.0)
 
 
+# %% book/chapters/04_optvq.md:1860
 @_jit
 def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
-    """Pass 2 (read, write): S <- exp(-eps (C - f - g)), Eq. (stabilized), and per program the
-    column sums of diag(u) kernel with u = exp(-eps (f - min f)), Eq. (start): the first half-step
-    of Eq. (sinkhorn-updates)."""
+    """Pass 3 (reads and writes S): S <- exp(-eps (C - f - g)), Eq. (stabilized), and per program
+    the column sums of diag(u) kernel with u = exp(-eps (f - min f)), Eq. (start): the first
+    half-step of Eq. (sinkhorn-updates)."""
     pid = tl.program_id(0)
     eps = tl.load(STATE)
     f_min = tl.load(STATE + 1)
@@ -153,11 +158,12 @@ def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
+# %% book/chapters/04_optvq.md:1915
 @_jit
 def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
-    """Passes 3.. (read): u_i = a / (K v)_i for a tile of whole rows, then the column sums of
-    diag(u) K for the next v: both halves of Eq. (sinkhorn-updates) in one read."""
+    """Passes 4 to 7 (read Q, the kernel): u_i = a / (K v)_i for a tile of whole rows, then the
+    column sums of diag(u) K for the next v: both halves of Eq. (sinkhorn-updates) in one read."""
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK_K)
     cmask = cols < K
@@ -174,10 +180,11 @@ def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
+# %% book/chapters/04_optvq.md:1961
 @_jit
 def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
-    """Last pass (read): argmax_k K_ik v_k, the first index on ties, as torch.argmax."""
+    """Pass 8 (read Q, the kernel): argmax_k K_ik v_k, the first index on ties, as torch.argmax."""
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK_K)
     cmask = cols < K
@@ -193,6 +200,54 @@ def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
         tl.store(OUT + rows, first.to(tl.int64), mask=rmask)
 
 
+# %% book/chapters/04_optvq.md:2004
+def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple[int, int, dict]:
+    """(P programs, column blocks, the row kernels' sizes) for an N x K matrix on `device`."""
+    block_k = max(16, triton.next_power_of_2(k))
+    block_m = max(1, _TILE // block_k)
+    if programs is None:        # one persistent program per multiprocessor
+        programs = (torch.cuda.get_device_properties(device).multi_processor_count
+                    if device.type == "cuda" else 4)
+    p = max(1, min(programs, triton.cdiv(n, block_m)))
+    blocks = triton.cdiv(k, _COLUMNS)                             # column blocks, for v's maxima
+    rows_launch = dict(BLOCK_M=block_m, BLOCK_K=block_k, num_warps=16 if block_k <= _TILE else 32)
+    return p, blocks, rows_launch
+
+
+# %% book/chapters/04_optvq.md:2036
+def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tensor,
+                    state: Tensor, epsilon: float, normalize: bool, group) -> Tensor:
+    """`_start_kernel` over the processes of `group`: reduces g in place, writes STATE = [eps,
+    min f] (Eq. pooled-variance over all rows) and returns a = 1 / N over all processes."""
+    k = scores.shape[1]
+    group_reduce(g, "min", group)
+    rows = total_rows(scores, group)                         # N over all processes
+    eps = torch.full((), float(epsilon), device=scores.device)
+    if normalize:                                             # Eq. (pooled-variance)
+        grand = group_reduce(mean.sum(), "sum", group) / rows
+        m2_all = group_reduce(m2.sum() + k * (mean - grand).square().sum(), "sum", group)
+        eps = eps / ((m2_all / (rows * k - 1).clamp_min(1)).sqrt() + 1e-6)
+    state[0], state[1] = eps, group_reduce(f.amin(), "min", group)
+    return 1.0 / rows
+
+
+# %% book/chapters/04_optvq.md:2069
+def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> None:
+    """Raise unless the kernels can run on z's device for this codebook, iters and epsilon."""
+    if not triton_available(z.device):
+        raise RuntimeError(f"the fused Sinkhorn kernels need Triton and a CUDA device (or "
+                           f"TRITON_INTERPRET=1); got {z.device} with Triton "
+                           f"{'installed' if triton else 'missing'}")
+    if codebook.shape[0] > MAX_FUSED_CODES:
+        raise ValueError(f"the fused kernels hold a row of K codes in registers: "
+                         f"K <= {MAX_FUSED_CODES}, got {codebook.shape[0]}")
+    if iters < 1:
+        raise ValueError(f"iters must be at least 1, got {iters}")
+    if not epsilon > 0:
+        raise ValueError(f"epsilon must be positive (it multiplies the cost), got {epsilon}")
+
+
+# %% book/chapters/04_optvq.md:2103
 @torch.no_grad()
 def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                  normalize: bool = True, group=None, programs: int | None = None) -> Tensor:
@@ -203,34 +258,16 @@ def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: i
     combined across programs by small kernels, or, with `group`, by torch operations with
     all-reduces over its processes in between.
     """
-    if not triton_available(z.device):
-        raise RuntimeError(f"the fused Sinkhorn kernels need Triton and a CUDA device (or "
-                           f"TRITON_INTERPRET=1); got {z.device} with Triton "
-                           f"{'installed' if triton else 'missing'}")
-    n, k = z.shape[0], codebook.shape[0]
-    if k > MAX_FUSED_CODES:
-        raise ValueError(f"the fused kernels hold a row of K codes in registers: "
-                         f"K <= {MAX_FUSED_CODES}, got {k}")
-    if iters < 1:
-        raise ValueError(f"iters must be at least 1, got {iters}")
-    if not epsilon > 0:
-        raise ValueError(f"epsilon must be positive (it multiplies the cost), got {epsilon}")
-    dev = z.device
-    block_k = max(16, triton.next_power_of_2(k))
-    block_m = max(1, _TILE // block_k)
-    if programs is None:        # one persistent program per multiprocessor
-        programs = torch.cuda.get_device_properties(dev).multi_processor_count if z.is_cuda else 4
-    p = max(1, min(programs, triton.cdiv(n, block_m)))
-    blocks = triton.cdiv(k, _COLUMNS)                             # column blocks, for v's maxima
-    rows_launch = dict(BLOCK_M=block_m, BLOCK_K=block_k, num_warps=16 if block_k <= _TILE else 32)
+    _check_fused(z, codebook, iters, epsilon)
+    n, k, dev = z.shape[0], codebook.shape[0], z.device
+    p, blocks, rows_launch = _launch(n, k, dev, programs)
     tiny = torch.finfo(torch.float32).tiny
-
-    scores = _squared_distances(z.float(), codebook.float())      # (N, K): the one buffer
+    scores = squared_distances(z.float(), codebook.float())       # (N, K) pass 1: the one buffer
     f, mean, m2 = torch.empty(3, n, device=dev).unbind(0)         # (N,) each
     part = torch.empty(p, k, device=dev)                          # (P, K) per-program columns
     g, v = torch.empty(2, k, device=dev).unbind(0)                # (K,) each
     vmax, state = torch.empty(blocks, device=dev), torch.empty(2, device=dev)
-    _moments_kernel[(p,)](scores, f, mean, m2, part, n, k, p, **rows_launch)
+    _moments_kernel[(p,)](scores, f, mean, m2, part, n, k, p, **rows_launch)          # pass 2
     _columns_kernel[(blocks,)](part, part, g, vmax, p, k, tiny, SCALE=False, BLOCK=_COLUMNS)
     b = torch.full((k,), 1.0 / k, device=dev)                     # (K,) 1 / K
     if group is None:
@@ -238,28 +275,20 @@ def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: i
                             BLOCK=1024)
         inv_n = torch.full((), 1.0 / n, device=dev)
     else:                       # the same statistics over all processes' rows
-        _reduce(g, "min", group)
-        rows = _total_rows(scores, group)                         # N over all processes
-        eps = torch.full((), float(epsilon), device=dev)
-        if normalize:                                             # Eq. (pooled-variance)
-            grand = _reduce(mean.sum(), "sum", group) / rows
-            m2_all = _reduce(m2.sum() + k * (mean - grand).square().sum(), "sum", group)
-            eps = eps / ((m2_all / (rows * k - 1).clamp_min(1)).sqrt() + 1e-6)
-        state[0], state[1] = eps, _reduce(f.amin(), "min", group)
-        inv_n = 1.0 / rows
-    _kernel_kernel[(p,)](scores, f, g, state, part, n, k, p, **rows_launch)
+        inv_n = _start_in_group(scores, f, mean, m2, g, state, epsilon, normalize, group)
+    _kernel_kernel[(p,)](scores, f, g, state, part, n, k, p, **rows_launch)           # pass 3
     for step in range(iters):
         if group is None:
             _columns_kernel[(blocks,)](part, b, v, vmax, p, k, tiny, SCALE=True, BLOCK=_COLUMNS)
         else:
-            torch.div(b, _reduce(part.sum(0), "sum", group).clamp_min_(tiny), out=v)
+            torch.div(b, group_reduce(part.sum(0), "sum", group).clamp_min_(tiny), out=v)
             vmax = v.amax().reshape(1)
         v_launch = dict(BLOCK_V=max(2, triton.next_power_of_2(vmax.numel())), **rows_launch)
         if step + 1 < iters:                                      # the last u is not needed
             _scaling_kernel[(p,)](scores, v, vmax, vmax.numel(), inv_n, part, n, k, p, tiny,
-                                  **v_launch)
+                                  **v_launch)                     # passes 4 to 7
     out = torch.empty(n, dtype=torch.int64, device=dev)
-    _argmax_kernel[(p,)](scores, v, vmax, vmax.numel(), out, n, k, p, tiny, **v_launch)
+    _argmax_kernel[(p,)](scores, v, vmax, vmax.numel(), out, n, k, p, tiny, **v_launch)  # pass 8
     return out
 
 

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/02_soft_vq.md:270
+# %% book/chapters/02_soft_vq.md:268
 """The Bayesian (soft) quantizer of Wu & Flierl: the posterior mean of the codeword under a
 Gaussian mixture with one variance per component, and the soft VQ-VAE built around it."""
 from __future__ import annotations
@@ -10,12 +10,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vqlit.metrics import codebook_stats
 from vqlit.models import AutoEncoder, AutoEncoderOutput, MLPDecoder, MLPEncoder
-from vqlit.vq import Quantizer, QuantizerOutput, _compute_dtype, squared_distances, straight_through
+from vqlit.vq import (Assignment, Quantizer, QuantizerOutput, init_codebook, squared_distances,
+                      vq_loss)
 
 LOG_VAR_RANGE = 30.0   # log-variances are clamped to [-30, 30]: exp(-s) stays finite in float32
 
@@ -28,7 +27,7 @@ def component_log_likelihood(z: Tensor, codebook: Tensor, log_var: Tensor) -> Te
     return -0.5 * (dist * torch.exp(-s) + d * s + d * math.log(2 * math.pi))   # (N, K)
 
 
-# %% book/chapters/02_soft_vq.md:362
+# %% book/chapters/02_soft_vq.md:359
 NORMALIZERS = ("gaussian", "released", "none")
 
 
@@ -59,78 +58,69 @@ def bayes_estimate(z: Tensor, codebook: Tensor, log_var: Tensor,
     return weights @ codebook.to(weights.dtype)                       # (N, d)
 
 
-# %% book/chapters/02_soft_vq.md:768
-def unit_scaling(num_codes: int, dim: int, *, generator: torch.Generator | None = None) -> Tensor:
-    """A codebook drawn by 'uniform unit scaling' (the paper's init): U(-sqrt(3/d), sqrt(3/d)),
-    so each code has expected squared norm 1: -> (K, d)."""
-    bound = math.sqrt(3.0 / dim)
-    return (torch.rand(num_codes, dim, generator=generator) * 2 - 1) * bound
-
-
+# %% book/chapters/02_soft_vq.md:766
 class BayesianQuantizer(Quantizer):
     """Wu & Flierl's soft quantizer: the posterior mean of the codeword, Eq. (soft-estimator),
     trained with Eq. (soft-loss). Variances come from the caller (an encoder head) or are its own.
     """
 
-    def __init__(self, *, num_codes: int, dim: int,
-                 beta: float = 0.25,            # commitment weight in Eq. (soft-loss)
-                 noise_std: float = 0.0,        # std of the latent noise added in training mode
-                 log_var: float = 0.0,          # initial value of the module's own log sigma_k^2
-                 learn_var: bool = True,        # train the module's own log-variances
-                 normalizer: str = "gaussian",  # log-sigma term: "gaussian" | "released" | "none"
-                 init: str = "unit_scaling",    # codebook init: "unit_scaling" | "normal"
-                 check_finite: bool = True):    # reject NaN / inf inputs (one host sync per call)
-        super().__init__(num_codes=num_codes, dim=dim, check_finite=check_finite)
+    def __init__(self, *, num_codes: int, dim: int, heads: int = 1,
+                 codebook_weight: float = 1.0,    # codewords and variances, Eq. (soft-loss)
+                 commitment_weight: float = 0.25, # beta, the encoder's term in Eq. (soft-loss)
+                 noise_std: float = 0.0,          # std of the latent noise added in training mode
+                 log_var: float = 0.0,            # initial value of the module's own log sigma_k^2
+                 learn_var: bool = True,          # train the module's own log-variances
+                 normalizer: str = "gaussian",    # log-sigma term: "gaussian" | "released" | "none"
+                 init: str = "unit_scaling",      # one of vqlit.vq.INITS; the paper's by default
+                 check_finite: bool = True):      # reject NaN / inf inputs (one host sync per call)
+        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite)
         if normalizer not in NORMALIZERS:
             raise ValueError(f"normalizer must be one of {NORMALIZERS}, got {normalizer!r}")
-        if init not in ("unit_scaling", "normal"):
-            raise ValueError(f"init must be 'unit_scaling' or 'normal', got {init!r}")
         if noise_std < 0:
             raise ValueError(f"noise_std must be non-negative, got {noise_std}")
-        self.beta, self.noise_std, self.normalizer = beta, noise_std, normalizer
-        codes = (unit_scaling(num_codes, dim) if init == "unit_scaling"
-                 else torch.randn(num_codes, dim))
-        self.codebook = nn.Parameter(codes)                                       # (K, d)
+        self.codebook_weight, self.commitment_weight = codebook_weight, commitment_weight
+        self.noise_std, self.normalizer = noise_std, normalizer
+        codes = init_codebook(num_codes, self.code_dim, init)                    # (K, d/H)
+        self.codebook = nn.Parameter(codes)
         self.log_var = nn.Parameter(torch.full((num_codes,), float(log_var)),
                                     requires_grad=learn_var)                      # (K,) s_k
 
-    def _check_log_var(self, log_var: Tensor, z: Tensor) -> None:
+    def check_log_var(self, log_var: Tensor, batch_shape: torch.Size) -> Tensor:
+        """log_var (K,) or (..., [H,] K) for inputs of leading shape `batch_shape` -> (K,) or
+        (N H, K); a ValueError that names the expected shapes otherwise."""
         if not isinstance(log_var, Tensor) or not log_var.is_floating_point():
             raise ValueError("log_var must be a floating-point tensor of log-variances")
-        shapes = (tuple(z.shape[:-1]) + (self.num_codes,), (self.num_codes,))
+        heads = (self.heads,) if self.heads > 1 else ()
+        shapes = (tuple(batch_shape) + heads + (self.num_codes,), (self.num_codes,))
         if tuple(log_var.shape) not in shapes:
             raise ValueError(f"log_var must have shape {shapes[0]} (one log-variance per code for "
                              f"each input) or {shapes[1]}, got {tuple(log_var.shape)}")
         if self.check_finite and not torch.isfinite(log_var).all():
             raise ValueError("log_var contains NaN or infinity")
+        return log_var if log_var.ndim == 1 else log_var.reshape(-1, self.num_codes)
 
     def forward(self, z: Tensor, log_var: Tensor | None = None) -> QuantizerOutput:
-        """z: (..., d); log_var: None, (K,) or (..., K) log sigma_k^2 for each input."""
-        self.check(z)
-        if log_var is not None:
-            self._check_log_var(log_var, z)
-        with torch.autocast(z.device.type, enabled=False):
-            dtype = _compute_dtype(z)
-            flat = z.reshape(-1, self.dim).to(dtype)                                 # (N, d) z_e
-            if self.training and self.noise_std > 0:
-                flat = flat + self.noise_std * torch.randn_like(flat)        # z'_e = z_e + eps
-            s = (self.log_var if log_var is None else log_var.reshape(-1, self.num_codes))
-            codebook = self.codebook.to(dtype)                                       # (K, d)
-            logits = posterior_logits(flat, codebook, s.to(dtype), self.normalizer)  # (N, K)
-            estimate = torch.softmax(logits, -1) @ codebook      # (N, d) Eq. (soft-estimator)
-            indices = logits.argmax(-1)                          # (N,) most probable codeword
-            loss = (F.mse_loss(estimate, flat.detach())                   # codebook and variances
-                    + self.beta * F.mse_loss(flat, estimate.detach()))    # commitment, (soft-loss)
-            quantized = straight_through(flat, estimate)                  # decoder input, (ste)
-        return QuantizerOutput(quantized.view(z.shape).to(z.dtype), indices.view(z.shape[:-1]),
-                               loss, codebook_stats(indices, self.num_codes))
+        """z (..., d); log_var: None (the module's own), (K,) or (..., [H,] K) log sigma_k^2."""
+        return super().forward(z, log_var=log_var)
+
+    def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size,
+               log_var: Tensor | None = None) -> Assignment:
+        s = self.log_var if log_var is None else self.check_log_var(log_var, batch_shape)
+        if self.training and self.noise_std > 0:
+            flat = flat + self.noise_std * torch.randn_like(flat)            # z'_e = z_e + eps
+        logits = posterior_logits(flat, codebook, s.to(flat.dtype), self.normalizer)  # (N, K)
+        estimate = torch.softmax(logits, -1) @ codebook          # (N, d) Eq. (soft-estimator)
+        loss = vq_loss(flat, estimate, codebook_weight=self.codebook_weight,       # (soft-loss)
+                       commitment_weight=self.commitment_weight)
+        return Assignment(estimate, logits.argmax(-1), loss)     # indices: most probable codes
 
     def extra_repr(self) -> str:
-        return (f"num_codes={self.num_codes}, dim={self.dim}, beta={self.beta}, "
-                f"noise_std={self.noise_std}, normalizer={self.normalizer!r}")
+        return (f"{super().extra_repr()}, codebook_weight={self.codebook_weight}, "
+                f"commitment_weight={self.commitment_weight}, noise_std={self.noise_std}, "
+                f"normalizer={self.normalizer!r}, learn_var={self.log_var.requires_grad}")
 
 
-# %% book/chapters/02_soft_vq.md:882
+# %% book/chapters/02_soft_vq.md:871
 class SoftAutoEncoder(AutoEncoder):
     """An AutoEncoder whose encoder emits d + K channels: z_e and K log-variances for the
     BayesianQuantizer (the paper's two output layers, as one layer split in two)."""
@@ -155,10 +145,12 @@ class SoftAutoEncoder(AutoEncoder):
 
 
 def soft_mlp_autoencoder(*, num_codes: int = 128, image_shape=(1, 28, 28), latent_dim: int = 64,
-                         beta: float = 2.5, noise_std: float = 0.0, quantizer_weight: float = 1.0,
+                         commitment_weight: float = 2.5, noise_std: float = 0.0,
+                         quantizer_weight: float = 1.0,
                          normalizer: str = "gaussian") -> SoftAutoEncoder:
     """Wu & Flierl's soft VQ-VAE for MNIST: MLP encoder with a head of K log-variances."""
-    quantizer = BayesianQuantizer(num_codes=num_codes, dim=latent_dim, beta=beta,
+    quantizer = BayesianQuantizer(num_codes=num_codes, dim=latent_dim,
+                                  commitment_weight=commitment_weight,
                                   noise_std=noise_std, normalizer=normalizer,
                                   learn_var=False)            # the head supplies the variances
     return SoftAutoEncoder(
@@ -167,4 +159,4 @@ def soft_mlp_autoencoder(*, num_codes: int = 128, image_shape=(1, 28, 28), laten
         quantizer=quantizer, quantizer_weight=quantizer_weight)
 
 
-__all__ = ['LOG_VAR_RANGE', 'component_log_likelihood', 'NORMALIZERS', 'posterior_logits', 'posterior_weights', 'bayes_estimate', 'unit_scaling', 'BayesianQuantizer', 'SoftAutoEncoder', 'soft_mlp_autoencoder']
+__all__ = ['LOG_VAR_RANGE', 'component_log_likelihood', 'NORMALIZERS', 'posterior_logits', 'posterior_weights', 'bayes_estimate', 'BayesianQuantizer', 'SoftAutoEncoder', 'soft_mlp_autoencoder']

@@ -2,11 +2,13 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/01_vq_preliminaries.md:152
-"""Nearest-neighbour vector quantization: the distance kernel, the VQ-VAE and EMA quantizers,
-and the output type and input checks that every vqlit quantizer shares."""
+# %% book/chapters/01_vq_preliminaries.md:169
+"""The quantizer skeleton that every vqlit method shares (input checks, dtype policy, flattening,
+heads, straight-through output, stats), the one distance kernel, and the VQ-VAE and EMA quantizers
+built on them."""
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -17,25 +19,32 @@ from torch import Tensor, nn
 from vqlit.metrics import code_histogram, codebook_stats
 
 
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    """float64 stays float64; every other float type is computed in float32."""
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype of distances, assignments and plans: float64 stays float64, and every other
+    floating type (bfloat16, float16, float32) is computed in float32."""
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
+# %% book/chapters/01_vq_preliminaries.md:207
 def squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
-    """All squared distances ||z_i - e_k||^2, Eq. (vq-expand): (N, d), (K, d) -> (N, K).
+    """All squared distances ||z_i - e_k||^2, Eq. (vq-expand): (..., N, d), (K, d) -> (..., N, K).
 
-    In float32 (float64 stays float64) whatever the autocast state.
+    One matrix product, one N x K result, clamped at 0 in place; in float32 (float64 stays
+    float64) whatever the autocast state.
     """
     with torch.autocast(z.device.type, enabled=False):
-        dtype = _compute_dtype(z)
+        dtype = compute_dtype(z)
         z, codebook = z.to(dtype), codebook.to(dtype)
-        z2 = z.square().sum(1, keepdim=True)                    # (N, 1)
-        e2 = codebook.square().sum(1)                           # (K,)
-        d = torch.addmm(z2 + e2, z, codebook.T, alpha=-2.0)     # (N, K) = |z|^2 + |e|^2 - 2 z e^T
-        return d.clamp_min_(0.0)
+        d = z.shape[-1]
+        width = -(-(d + 2) // 8) * 8                  # d + 2 columns, zero-padded to 8k
+        z_aug = z.new_zeros(*z.shape[:-1], width)                      # (..., N, d + 2 + pad)
+        e_aug = z.new_zeros(codebook.shape[0], width)                  # (K, d + 2 + pad)
+        z_aug[..., :d], z_aug[..., d], z_aug[..., d + 1] = z, z.square().sum(-1), 1.0
+        e_aug[:, :d], e_aug[:, d], e_aug[:, d + 1] = -2 * codebook, 1.0, codebook.square().sum(1)
+        return (z_aug @ e_aug.T).clamp_min_(0.0)      # (..., N, K) |z|^2 - 2 z.e + |e|^2
 
 
+# %% book/chapters/01_vq_preliminaries.md:230
 def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> Tensor:
     """argmin_k ||z_i - e_k||^2, Eq. (vq-nearest): (N, d), (K, d) -> (N,) int64.
 
@@ -43,7 +52,7 @@ def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> T
     so that no more than `max_elements` scores exist at once.
     """
     with torch.autocast(z.device.type, enabled=False):
-        dtype = _compute_dtype(z)
+        dtype = compute_dtype(z)
         z, codebook = z.to(dtype), codebook.to(dtype)
         e2 = codebook.square().sum(1)                                    # (K,)
         rows = max(1, max_elements // codebook.shape[0])
@@ -52,22 +61,32 @@ def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> T
                           for b in z.split(rows)])                             # (N,)
 
 
-# %% book/chapters/01_vq_preliminaries.md:366
+# %% book/chapters/01_vq_preliminaries.md:422
 def straight_through(z: Tensor, codes: Tensor) -> Tensor:
     """Eq. (ste): the value of `codes`, the gradient of `z`. Exact: sg[e] + (z - sg[z])."""
     return codes.detach() + (z - z.detach())
 
 
-# %% book/chapters/01_vq_preliminaries.md:450
+# %% book/chapters/01_vq_preliminaries.md:474
+def vq_loss(z: Tensor, codes: Tensor, *, codebook_weight: float,
+            commitment_weight: float) -> Tensor:
+    """Eq. (vqvae-loss): codebook_weight ||sg[z] - e||^2 + commitment_weight ||z - sg[e]||^2,
+    as means over the elements: (N, d), (N, d) -> ()."""
+    return (codebook_weight * F.mse_loss(codes, z.detach())            # moves the codes
+            + commitment_weight * F.mse_loss(z, codes.detach()))       # moves the features
+
+
+# %% book/chapters/01_vq_preliminaries.md:531
 class QuantizerOutput(NamedTuple):
     """What every vqlit quantizer returns."""
 
     quantized: Tensor              # (..., d): the codes forward; straight-through gradient
-    indices: Tensor                # (...): int64 index of the code chosen for each vector
+    indices: Tensor                # (...) or (..., H): int64 index of the code of each vector
     loss: Tensor                   # (): the quantizer's training loss
     stats: dict[str, Tensor]       # per batch: "usage", "perplexity" (0-dim tensors)
 
 
+# %% book/chapters/01_vq_preliminaries.md:545
 def check_features(z: Tensor, dim: int, *, finite: bool = True) -> None:
     """Raise ValueError (TypeError for a non-tensor) unless z is a finite float (..., dim) batch."""
     if not isinstance(z, Tensor):
@@ -90,82 +109,126 @@ def check_features(z: Tensor, dim: int, *, finite: bool = True) -> None:
                          "check the encoder's output and the learning rate")
 
 
+# %% book/chapters/01_vq_preliminaries.md:590
+class Assignment(NamedTuple):
+    """What a method's `Quantizer.assign` returns for the flattened vectors of a batch."""
+
+    codes: Tensor                  # (N H, d/H): the decoder's input forward, before Eq. (ste)
+    indices: Tensor                # (N H,) int64: the code chosen for each vector
+    loss: Tensor                   # (): the method's training loss
+
+
+# %% book/chapters/01_vq_preliminaries.md:605
 class Quantizer(nn.Module):
-    """Base of the vqlit quantizers: `num_codes` codes of dimension `dim`, input checks, lookup."""
+    """The skeleton of every vqlit quantizer: K codes of dimension dim / heads, shared by the heads.
 
-    codebook: Tensor  # (K, d): a parameter or a buffer, set by the subclass
+    A method sets `self.codebook` (a parameter or a buffer, (K, dim / heads)) and implements
+    `assign(flat, codebook, batch_shape, **inputs) -> Assignment`; `forward` does the rest.
+    """
 
-    def __init__(self, *, num_codes: int, dim: int, check_finite: bool = True):
+    codebook: Tensor
+
+    def __init__(self, *, num_codes: int, dim: int, heads: int = 1, check_finite: bool = True):
         super().__init__()
         if num_codes < 1 or dim < 1:
             raise ValueError(f"num_codes and dim must be positive, got {num_codes} and {dim}")
-        self.num_codes, self.dim, self.check_finite = num_codes, dim, check_finite
+        if heads < 1 or dim % heads:
+            raise ValueError(f"heads must divide dim, got dim={dim} and heads={heads}")
+        self.num_codes, self.dim, self.heads = num_codes, dim, heads
+        self.code_dim, self.check_finite = dim // heads, check_finite
 
-    def check(self, z: Tensor) -> None:
+    def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size,
+               **inputs) -> Assignment:
+        """The method: flat (N H, dim / H), codebook (K, dim / H), in the compute dtype; the
+        input's leading shape, for methods that group vectors; extra inputs of `forward`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement assign()")
+
+    def forward(self, z: Tensor, **inputs) -> QuantizerOutput:
+        """z (..., dim) -> quantized (..., dim), indices (..., [H]), loss (), stats."""
         check_features(z, self.dim, finite=self.check_finite)
+        with torch.autocast(z.device.type, enabled=False):
+            flat = z.reshape(-1, self.code_dim).to(compute_dtype(z))               # (N H, d/H)
+            codebook = self.codebook.to(flat.dtype)                                # (K, d/H)
+            codes, indices, loss = self.assign(flat, codebook, z.shape[:-1], **inputs)
+            quantized = straight_through(flat, codes)                              # Eq. (ste)
+        shape = z.shape[:-1] + ((self.heads,) if self.heads > 1 else ())           # (..., [H])
+        return QuantizerOutput(quantized.view(z.shape).to(z.dtype), indices.view(shape), loss,
+                               codebook_stats(indices, self.num_codes))
 
     def lookup(self, indices: Tensor) -> Tensor:
-        """The codes for given indices: (...) int64 -> (..., d)."""
-        return F.embedding(indices, self.codebook)
+        """The quantized features for indices (...) or (..., H) -> (..., dim)."""
+        codes = F.embedding(indices, self.codebook)                        # (..., [H,] dim / H)
+        return codes.flatten(-2) if self.heads > 1 else codes
 
     def extra_repr(self) -> str:
-        return f"num_codes={self.num_codes}, dim={self.dim}"
+        return f"num_codes={self.num_codes}, dim={self.dim}, heads={self.heads}"
 
 
-def _init_codebook(num_codes: int, dim: int, init: str) -> Tensor:
-    if init == "normal":       # N(0, 1): torch.nn.Embedding's default, as in OptVQ's baseline
-        return torch.randn(num_codes, dim)
-    if init == "uniform":      # U(-1/K, 1/K), common in VQ-VAE implementations
-        return torch.empty(num_codes, dim).uniform_(-1 / num_codes, 1 / num_codes)
-    raise ValueError(f"init must be 'normal' or 'uniform', got {init!r}")
+# %% book/chapters/01_vq_preliminaries.md:698
+INITS = ("normal", "uniform", "unit_scaling")
 
 
+def init_codebook(num_codes: int, dim: int, init: str = "normal", *,
+                  generator: torch.Generator | None = None) -> Tensor:
+    """A (K, d) codebook drawn by one of INITS: "normal" N(0, 1); "uniform" U(-1/K, 1/K);
+    "unit_scaling" U(-sqrt(3/d), sqrt(3/d)), so that E||e||^2 = 1."""
+    if init == "normal":
+        return torch.randn(num_codes, dim, generator=generator)
+    if init == "uniform":
+        bound = 1 / num_codes
+        return torch.empty(num_codes, dim).uniform_(-bound, bound, generator=generator)
+    if init == "unit_scaling":
+        bound = math.sqrt(3.0 / dim)
+        return (torch.rand(num_codes, dim, generator=generator) * 2 - 1) * bound
+    raise ValueError(f"init must be one of {INITS}, got {init!r}")
+
+
+# %% book/chapters/01_vq_preliminaries.md:735
 class VectorQuantizer(Quantizer):
-    """VQ-VAE's quantizer: nearest code, straight-through gradient, codebook + beta * commitment."""
+    """VQ-VAE's quantizer: the nearest code, Eq. (vq-nearest), trained by Eq. (vqvae-loss)."""
 
-    def __init__(self, *, num_codes: int, dim: int,
-                 beta: float = 0.25,           # commitment weight, Eq. (vqvae-loss)
-                 init: str = "normal",         # codebook initialisation: "normal" | "uniform"
-                 check_finite: bool = True):   # reject NaN / inf inputs (one host sync per call)
-        super().__init__(num_codes=num_codes, dim=dim, check_finite=check_finite)
-        self.beta = beta
-        self.codebook = nn.Parameter(_init_codebook(num_codes, dim, init))   # (K, d)
+    def __init__(self, *, num_codes: int, dim: int, heads: int = 1,
+                 codebook_weight: float = 1.0,     # the codebook term of Eq. (vqvae-loss)
+                 commitment_weight: float = 0.25,  # beta, the commitment term (VQ-VAE: 0.25)
+                 init: str = "normal",             # one of INITS
+                 check_finite: bool = True):       # reject NaN / inf inputs (one host sync)
+        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite)
+        self.codebook_weight, self.commitment_weight = codebook_weight, commitment_weight
+        self.codebook = nn.Parameter(init_codebook(num_codes, self.code_dim, init))  # (K, d/H)
 
-    def forward(self, z: Tensor) -> QuantizerOutput:
-        self.check(z)
-        with torch.autocast(z.device.type, enabled=False):
-            flat = z.reshape(-1, self.dim).to(_compute_dtype(z))              # (N, d)
-            codebook = self.codebook.to(flat.dtype)                           # (K, d)
-            indices = nearest_code(flat.detach(), codebook.detach())     # (N,)   Eq. (vq-nearest)
-            codes = F.embedding(indices, codebook)       # (N, d) e_k*; deterministic backward
-            loss = (F.mse_loss(codes, flat.detach())                     # codebook term
-                    + self.beta * F.mse_loss(flat, codes.detach()))      # commitment (vqvae-loss)
-            quantized = straight_through(flat, codes)                        # Eq. (ste)
-        return QuantizerOutput(quantized.view(z.shape).to(z.dtype), indices.view(z.shape[:-1]),
-                               loss, codebook_stats(indices, self.num_codes))
+    def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size) -> Assignment:
+        indices = nearest_code(flat.detach(), codebook.detach())       # (N,) Eq. (vq-nearest)
+        codes = F.embedding(indices, codebook)            # (N, d) e_k*; deterministic backward
+        return Assignment(codes, indices, vq_loss(flat, codes, codebook_weight=self.codebook_weight,
+                                                  commitment_weight=self.commitment_weight))
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, codebook_weight={self.codebook_weight}, "
+                f"commitment_weight={self.commitment_weight}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:619
+# %% book/chapters/01_vq_preliminaries.md:840
 class EMAVectorQuantizer(Quantizer):
     """Nearest-code quantizer whose codebook follows EMA k-means, Eqs. (ema-update), (ema-laplace).
 
     The codebook is a buffer, updated in training mode by every forward pass; the loss is the
-    commitment term beta * ||z - sg[e]||^2 alone.
+    commitment term commitment_weight * ||z - sg[e]||^2 alone.
     """
 
-    def __init__(self, *, num_codes: int, dim: int,
-                 beta: float = 0.25,          # commitment weight
-                 decay: float = 0.99,         # gamma in Eq. (ema-update)
-                 eps: float = 1e-5,           # Laplace smoothing, Eq. (ema-laplace)
-                 init: str = "normal",
+    def __init__(self, *, num_codes: int, dim: int, heads: int = 1,
+                 commitment_weight: float = 0.25,  # beta (VQ-VAE: 0.25)
+                 decay: float = 0.99,              # gamma in Eq. (ema-update)
+                 eps: float = 1e-5,                # Laplace smoothing, Eq. (ema-laplace)
+                 init: str = "normal",             # one of INITS
                  check_finite: bool = True):
-        super().__init__(num_codes=num_codes, dim=dim, check_finite=check_finite)
+        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite)
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
-        self.beta, self.decay, self.eps = beta, decay, eps
-        self.register_buffer("codebook", _init_codebook(num_codes, dim, init))     # (K, d)
+        self.commitment_weight, self.decay, self.eps = commitment_weight, decay, eps
+        d = self.code_dim
+        self.register_buffer("codebook", init_codebook(num_codes, d, init))        # (K, d)
         self.register_buffer("ema_counts", torch.zeros(num_codes))                 # (K,)   N
-        self.register_buffer("ema_sums", torch.zeros(num_codes, dim))              # (K, d) m
+        self.register_buffer("ema_sums", torch.zeros(num_codes, d))                # (K, d) m
         self.register_buffer("ema_steps", torch.zeros((), dtype=torch.int64))     # t
 
     @torch.no_grad()
@@ -199,19 +262,17 @@ class EMAVectorQuantizer(Quantizer):
                 setattr(self, name, old.to(new.device))                       # full precision kept
         return self
 
-    def forward(self, z: Tensor) -> QuantizerOutput:
-        self.check(z)
-        with torch.autocast(z.device.type, enabled=False):
-            flat = z.reshape(-1, self.dim).to(_compute_dtype(z))                  # (N, d)
-            codes_all = self.codebook.to(flat.dtype)                              # (K, d)
-            indices = nearest_code(flat.detach(), codes_all)                      # (N,)
-            codes = codes_all[indices]                          # (N, d) from a buffer: no gradient
-            loss = self.beta * F.mse_loss(flat, codes)                            # commitment only
-            quantized = straight_through(flat, codes)                            # Eq. (ste)
+    def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size) -> Assignment:
+        indices = nearest_code(flat.detach(), codebook)                           # (N,)
+        codes = codebook[indices]                           # (N, d) from a buffer: no gradient
+        loss = self.commitment_weight * F.mse_loss(flat, codes)                   # commitment only
         if self.training:
-            self.ema_update(flat.detach(), indices)
-        return QuantizerOutput(quantized.view(z.shape).to(z.dtype), indices.view(z.shape[:-1]),
-                               loss, codebook_stats(indices, self.num_codes))
+            self.ema_update(flat.detach(), indices)                   # after codes were copied
+        return Assignment(codes, indices, loss)
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, commitment_weight={self.commitment_weight}, "
+                f"decay={self.decay}, eps={self.eps}")
 
 
-__all__ = ['squared_distances', 'nearest_code', 'straight_through', 'QuantizerOutput', 'check_features', 'Quantizer', 'VectorQuantizer', 'EMAVectorQuantizer']
+__all__ = ['compute_dtype', 'squared_distances', 'nearest_code', 'straight_through', 'vq_loss', 'QuantizerOutput', 'check_features', 'Assignment', 'Quantizer', 'INITS', 'init_codebook', 'VectorQuantizer', 'EMAVectorQuantizer']

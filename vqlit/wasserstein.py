@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/03_vq_wae.md:164
+# %% book/chapters/03_vq_wae.md:167
 """Optimal transport as a quantizer loss (VQ-WAE): an exact solver, the transport cost with its
 (sub)gradients, and the Wasserstein quantizer, whose solver is a parameter."""
 from __future__ import annotations
@@ -17,14 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vqlit.metrics import codebook_stats
-from vqlit.vq import (Quantizer, QuantizerOutput, _compute_dtype, _init_codebook, nearest_code,
-                      straight_through)
+from vqlit.vq import Assignment, Quantizer, init_codebook, nearest_code, squared_distances
 
 Solver = Callable[[Tensor, Tensor, Tensor], Tensor]    # solver(cost, a, b) -> plan
 
 
-# %% book/chapters/03_vq_wae.md:187
+# %% book/chapters/03_vq_wae.md:188
 def _broadcast_marginals(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Check the shapes of an OT problem; a, b broadcast to (..., N) and (..., K)."""
     if not isinstance(cost, Tensor) or not cost.is_floating_point() or cost.ndim < 2:
@@ -94,7 +92,7 @@ class ExactOT:
         return f"ExactOT(max_iter={self.max_iter}, threads={self.threads})"
 
 
-# %% book/chapters/03_vq_wae.md:608
+# %% book/chapters/03_vq_wae.md:587
 def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
                    solver: Solver | None = None) -> tuple[Tensor, Tensor]:
     """W = <P*, C> per problem, Eq. (ot-lp), and the plan P*: (..., N, K) -> (...), (..., N, K).
@@ -120,6 +118,17 @@ def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
     return value, plan
 
 
+# %% book/chapters/03_vq_wae.md:731
+def home_logits(positions: int, num_codes: int) -> Tensor:
+    """Initial logits of learned codeword weights: (S, K), 1 on the floor(K/S) home codewords of
+    each position (the official code's 8 for K=512, S=64), 0 elsewhere."""
+    logits = torch.zeros(positions, num_codes)                                   # (S, K)
+    home = num_codes // positions
+    for s in range(positions if home else 0):
+        logits[s, s * home:(s + 1) * home] = 1.0
+    return logits
+
+
 # %% book/chapters/03_vq_wae.md:751
 class WassersteinQuantizer(Quantizer):
     """VQ-WAE's quantizer: nearest codeword forward, straight-through backward, and the loss of
@@ -127,39 +136,36 @@ class WassersteinQuantizer(Quantizer):
     measure (one transport problem per latent position, or one for all latents), plus a KL pull of
     learned codeword weights towards uniform. The OT solver is a parameter (default: ExactOT)."""
 
-    def __init__(self, *, num_codes: int, dim: int,
+    def __init__(self, *, num_codes: int, dim: int, heads: int = 1,
                  solver: Solver | None = None,   # solver(cost, a, b) -> plan; None: ExactOT()
                  ws_weight: float = 1e-3,        # lambda, Eq. (wae-code): code 1e-3, paper 1
                  per_position: bool = True,      # one problem per position (code) or one for all
                  learned_weights: bool = False,  # pi = softmax(logits) (code) or uniform (paper)
                  positions: int = 1,             # latent positions S with learned weights
                  kl_weight: float = 1.0,         # kappa: pull of learned weights to uniform
-                 init: str = "normal",           # codebook N(0, 1) as the code; or "uniform"
+                 init: str = "normal",           # one of vqlit.vq.INITS; N(0, 1) as the code
                  check_finite: bool = True):
-        super().__init__(num_codes=num_codes, dim=dim, check_finite=check_finite)
+        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite)
         if positions < 1:
             raise ValueError(f"positions must be at least 1, got {positions}")
         self.solver = solver if solver is not None else ExactOT()
         self.ws_weight, self.kl_weight, self.per_position = ws_weight, kl_weight, per_position
-        self.codebook = nn.Parameter(_init_codebook(num_codes, dim, init))       # (K, d)
+        self.codebook = nn.Parameter(init_codebook(num_codes, self.code_dim, init))  # (K, d/H)
+        self.register_parameter("logits", None)
         if learned_weights:
             if not callable(getattr(self.solver, "potentials", None)):
                 raise ValueError(f"learned codeword weights get their gradient from the dual "
                                  f"potentials, and {self.solver!r} has no `potentials` method")
             rows = positions if per_position else 1
-            logits = torch.zeros(rows, num_codes)                                # (S, K)
-            home = num_codes // rows if per_position else 0      # the code's 8 for K=512, S=64
-            for s in range(rows if home else 0):
-                logits[s, s * home:(s + 1) * home] = 1.0
-            self.logits = nn.Parameter(logits)
-        else:
-            self.register_parameter("logits", None)
+            logits = home_logits(rows, num_codes) if per_position else torch.zeros(1, num_codes)
+            self.logits = nn.Parameter(logits)                                   # (S, K)
 
-    def groups(self, x: Tensor) -> Tensor:
-        """The latents transported together: ``(B, *grid, d) -> (S, B, d)``, or (1, N, d)."""
-        if self.per_position and x.ndim > 2:
-            return x.reshape(x.shape[0], -1, self.dim).transpose(0, 1)          # (S, B, d)
-        return x.reshape(1, -1, self.dim)                                         # (1, N, d)
+    def groups(self, flat: Tensor, batch_shape: torch.Size) -> Tensor:
+        """The latents transported together: (B S H, d/H) for inputs (B, *grid, d) ->
+        (S H, B, d/H), one problem per position; or (1, N, d/H), one for all."""
+        if self.per_position and len(batch_shape) > 1:
+            return flat.view(batch_shape[0], -1, self.code_dim).transpose(0, 1)  # (S H, B, d/H)
+        return flat.view(1, -1, self.code_dim)                                   # (1, N, d/H)
 
     def code_weights(self, groups: int, dtype: torch.dtype) -> Tensor:
         """pi for each group: (S, K); uniform, or softmax of the learned logits."""
@@ -171,13 +177,10 @@ class WassersteinQuantizer(Quantizer):
                              f"positions, but the input has {groups}")
         return self.logits.to(dtype).softmax(-1).expand(groups, -1)              # (S, K)
 
-    def transport_loss(self, x: Tensor, codebook: Tensor) -> Tensor:
-        """Eq. (wae-code) for latents x ``(B, *grid, d)`` or (N, d) and the codebook (K, d)."""
-        z = self.groups(x)                                                        # (S, n, d)
+    def transport_loss(self, z: Tensor, codebook: Tensor) -> Tensor:
+        """Eq. (wae-code) for groups of latents z (S, n, d) and the codebook (K, d)."""
         s, n, _ = z.shape
-        e2 = codebook.square().sum(-1)                                            # (K,)
-        cost = torch.baddbmm(z.square().sum(-1, keepdim=True) + e2, z,            # (S, n, K)
-                             codebook.T.expand(s, -1, -1), alpha=-2.0).clamp_min(0)   # D_ik
+        cost = squared_distances(z, codebook)                               # (S, n, K) D_ik
         a = z.new_full((s, n), 1 / n)                                             # (S, n) 1/B
         pi = self.code_weights(s, z.dtype)                                        # (S, K)
         w, _ = transport_cost(cost, a, pi, self.solver)                           # (S,)
@@ -188,17 +191,13 @@ class WassersteinQuantizer(Quantizer):
             loss = loss + self.kl_weight * (kl / self.num_codes).sum()
         return loss
 
-    def forward(self, z: Tensor) -> QuantizerOutput:
-        self.check(z)
-        with torch.autocast(z.device.type, enabled=False):
-            x = z.to(_compute_dtype(z))                                           # (..., d)
-            flat = x.reshape(-1, self.dim)                                        # (N, d)
-            codebook = self.codebook.to(x.dtype)                                  # (K, d)
-            indices = nearest_code(flat.detach(), codebook.detach())     # (N,) Eq. (vq-nearest)
-            quantized = straight_through(flat, F.embedding(indices, codebook.detach()))  # (ste)
-            loss = self.transport_loss(x, codebook) if self.training else x.new_zeros(())
-        return QuantizerOutput(quantized.view(z.shape).to(z.dtype), indices.view(z.shape[:-1]),
-                               loss, codebook_stats(indices, self.num_codes))
+    def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size) -> Assignment:
+        indices = nearest_code(flat.detach(), codebook.detach())       # (N,) Eq. (vq-nearest)
+        codes = F.embedding(indices, codebook.detach())                           # (N, d)
+        if not self.training:                                     # evaluation: nothing solved
+            return Assignment(codes, indices, flat.new_zeros(()))
+        loss = self.transport_loss(self.groups(flat, batch_shape), codebook)  # Eq. (wae-code)
+        return Assignment(codes, indices, loss)
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, ws_weight={self.ws_weight}, "
@@ -206,4 +205,4 @@ class WassersteinQuantizer(Quantizer):
                 f"solver={self.solver!r}")
 
 
-__all__ = ['Solver', 'ExactOT', 'transport_cost', 'WassersteinQuantizer']
+__all__ = ['Solver', 'ExactOT', 'transport_cost', 'home_logits', 'WassersteinQuantizer']

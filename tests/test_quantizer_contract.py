@@ -1,0 +1,144 @@
+"""The contract of every vqlit quantizer (Chapter 1's `Quantizer` skeleton), one parametrized test.
+
+Every subclass of `vqlit.vq.Quantizer` that the package defines must appear in CASES, so a new
+method is checked as soon as it exists. Method-specific properties stay in each method's file.
+"""
+import pytest
+import torch
+
+import vqlit.optvq
+import vqlit.soft
+import vqlit.wasserstein
+from vqlit.vq import Quantizer, QuantizerOutput, nearest_code
+
+from conftest import all_subclasses
+
+# name -> (class, extra constructor arguments)
+CASES = {
+    "VectorQuantizer": (vqlit.vq.VectorQuantizer, {}),
+    "EMAVectorQuantizer": (vqlit.vq.EMAVectorQuantizer, {}),
+    "BayesianQuantizer": (vqlit.soft.BayesianQuantizer, {}),
+    "WassersteinQuantizer": (vqlit.wasserstein.WassersteinQuantizer, {}),
+    "SinkhornQuantizer": (vqlit.optvq.SinkhornQuantizer, {}),
+    "SinkhornQuantizer-log": (vqlit.optvq.SinkhornQuantizer, {"solver": "log"}),
+    "SinkhornQuantizer-textbook": (vqlit.optvq.SinkhornQuantizer, {"solver": "textbook"}),
+}
+PARAMETRIZED = pytest.mark.parametrize("case", list(CASES))
+
+
+def make(case, **kwargs):
+    cls, extra = CASES[case]
+    torch.manual_seed(0)
+    return cls(**{"num_codes": 32, "dim": 8, **extra, **kwargs})
+
+
+def test_every_quantizer_class_is_covered():
+    defined = {c for c in all_subclasses(Quantizer) if c.__module__.startswith("vqlit.")}
+    assert defined <= {cls for cls, _ in CASES.values()}, defined
+
+
+@PARAMETRIZED
+@pytest.mark.parametrize("heads", [1, 2])
+@pytest.mark.parametrize("lead", [(5,), (2, 3), (2, 4, 4)])
+def test_shapes_values_gradients_and_stats(case, heads, lead):
+    q = make(case, heads=heads)
+    z = torch.randn(*lead, 8, requires_grad=True)
+    codebook = q.codebook.detach().clone()          # EMA moves its codes during the forward pass
+    out = q(z)
+    assert isinstance(out, QuantizerOutput)
+    assert out.quantized.shape == z.shape and out.quantized.dtype == z.dtype
+    assert out.indices.shape == lead + ((heads,) if heads > 1 else ())
+    assert out.indices.dtype == torch.int64
+    assert 0 <= int(out.indices.min()) and int(out.indices.max()) < 32
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss) and torch.isfinite(out.quantized).all()
+    assert set(out.stats) == {"usage", "perplexity"}
+    assert 0 < float(out.stats["usage"]) <= 1 and 1 <= float(out.stats["perplexity"]) <= 32
+    if case != "BayesianQuantizer":                 # the soft output is a mean, not one code
+        chosen = codebook[out.indices]
+        assert torch.equal(out.quantized, chosen.flatten(-2) if heads > 1 else chosen)
+    upstream = torch.randn_like(z)
+    (grad,) = torch.autograd.grad((out.quantized * upstream).sum(), z, retain_graph=True)
+    assert torch.equal(grad, upstream)              # Eq. (ste): the gradient passes unchanged
+    out.loss.backward()                             # the loss has a graph (or is a constant)
+
+
+@PARAMETRIZED
+@pytest.mark.parametrize("bad, message", [
+    (torch.randn(8), "at least one batch dimension"),
+    (torch.randn(4, 5), "last dimension to be dim=8"),
+    (torch.randn(2, 8, 3, 3), "channels-first"),
+    (torch.ones(4, 8, dtype=torch.int64), "floating-point"),
+    (torch.ones(4, 8, dtype=torch.bool), "floating-point"),
+    (torch.full((4, 8), float("nan")), "NaN or infinity"),
+    (torch.tensor([[0.0] * 7 + [float("inf")]]), "NaN or infinity"),
+    (torch.randn(0, 8), "non-empty"),
+])
+def test_every_bad_input_is_a_clear_value_error(case, bad, message):
+    with pytest.raises(ValueError, match=message):
+        make(case)(bad)
+
+
+@PARAMETRIZED
+def test_non_tensor_input_is_a_type_error(case):
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        make(case)([[0.0] * 8])
+
+
+@PARAMETRIZED
+def test_constructor_is_keyword_only_and_checked(case):
+    cls, extra = CASES[case]
+    with pytest.raises(TypeError):
+        cls(16, 4)
+    for bad, message in (({"num_codes": 0}, "positive"), ({"dim": 0}, "positive"),
+                         ({"heads": 3}, "heads must divide"), ({"init": "zeros"}, "init")):
+        with pytest.raises(ValueError, match=message):
+            make(case, **bad)
+
+
+@PARAMETRIZED
+@pytest.mark.parametrize("init", ["normal", "uniform", "unit_scaling"])
+def test_shared_init_options(case, init):
+    q = make(case, init=init, num_codes=64, dim=16)
+    bound = {"uniform": 1 / 64, "unit_scaling": (3 / 16) ** 0.5}.get(init)
+    if bound is not None:
+        assert float(q.codebook.detach().abs().max()) <= bound
+
+
+@PARAMETRIZED
+def test_float32_under_bfloat16_autocast_and_float64_kept(case):
+    q = make(case).eval()
+    z = torch.randn(40, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = q(z.bfloat16())
+    assert half.quantized.dtype == torch.bfloat16 and half.loss.dtype == torch.float32
+    assert torch.equal(half.indices, q(z.bfloat16().float()).indices)      # float32 inside
+    wide = q.double()(z.double())
+    assert wide.quantized.dtype == torch.float64 and wide.loss.dtype == torch.float64
+
+
+@PARAMETRIZED
+def test_finite_check_can_be_turned_off(case):
+    q = make(case, check_finite=False).eval()
+    q(torch.tensor([[float("nan")] + [0.0] * 7]))   # no error: the caller chose speed
+
+
+@PARAMETRIZED
+def test_state_dict_round_trip(case):
+    q = make(case)
+    z = torch.randn(6, 8)
+    q(z)                                             # EMA: its statistics move
+    copy = make(case)
+    copy.load_state_dict(q.state_dict())
+    q.eval(), copy.eval()
+    assert torch.equal(copy(z).indices, q(z).indices)
+    assert torch.equal(copy(z).quantized, q(z).quantized)
+
+
+@pytest.mark.parametrize("case", ["VectorQuantizer", "EMAVectorQuantizer", "WassersteinQuantizer"])
+def test_nearest_code_methods_match_brute_force(case):
+    q = make(case, heads=2).eval()
+    z = torch.randn(30, 8)
+    sub = z.reshape(-1, 4).double()                 # (N H, d/H)
+    brute = (sub[:, None] - q.codebook.double()[None]).square().sum(-1).argmin(1)
+    assert torch.equal(q(z).indices.flatten(), brute)
+    assert torch.equal(nearest_code(sub, q.codebook.double()), brute)
