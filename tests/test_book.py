@@ -95,3 +95,19 @@ def test_chapter_code_fits_the_page(path):
     long = [line for cell in jupytext.read(path).cells if cell.cell_type == "code"
             for line in cell.source.splitlines() if len(line) > 100]
     assert not long, long
+
+
+EXPORT_LIMIT = 80    # lines; about 40 is the aim, one object per exported cell
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_exported_cells_are_derivation_sized(path):
+    """An exported cell holds one object and reads in one screen: none over EXPORT_LIMIT lines."""
+    long = []
+    for cell in jupytext.read(path).cells:
+        lines = cell.source.splitlines() if cell.cell_type == "code" else []
+        directives = [line for line in lines if line.startswith("#|")]
+        code = lines[len(directives):]
+        if any(line.startswith("#| export") for line in directives) and len(code) > EXPORT_LIMIT:
+            long.append(f"{len(code)} lines from {code[0][:60]!r}")
+    assert not long, f"{path.name}: exported cells over {EXPORT_LIMIT} lines: {long}"

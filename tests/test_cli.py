@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vqlit.experiments import EXPERIMENTS, bench
+from vqlit.bench import bench
+from vqlit.experiments import EXPERIMENTS
+from vqlit.results import check_record
 from vqlit.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,14 +104,16 @@ def test_reproduce_writes_metrics_paper_numbers_and_provenance(tmp_path):
                  tmp_path / "results", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     [path] = (tmp_path / "results").glob("*.json")
-    record = json.loads(path.read_text())
-    assert path.name == f"vq_nn_{record['config']['dataset']}.json"      # named for its data
+    record = check_record(json.loads(path.read_text()))                # the results schema
+    assert path.name == f"vq_nn_{record['dataset']}.json"                # named for its data
+    assert record["experiment"] == "vq_nn_mnist" and record["config"]["train"]["steps"] == 60
+    assert record["config"]["model"]["quantizer"].startswith("VectorQuantizer(num_codes=1024")
     assert {"psnr", "ssim", "usage", "perplexity"} <= set(record["metrics"])
     assert {"commit", "device", "torch", "date", "wall_time_s", "scale"} <= set(record["provenance"])
-    if record["config"]["dataset"] == "mnist":
+    if record["dataset"] == "mnist":
         assert record["paper"] == {"psnr": 9.02, "usage": 0.0020}
     else:                            # a smoke run on another data set carries no paper numbers
-        assert record["paper"] is None and "not the paper's mnist" in record["config"]["notes"][-1]
+        assert record["paper"] is None and "not the paper's mnist" in record["notes"][-1]
     shown = vqlit("evaluate", tmp_path / "runs" / "vq_nn_mnist-smoke", "--device", "cpu")
     assert shown.returncode == 0, shown.stderr
     assert abs(json.loads(shown.stdout)["psnr"] - record["metrics"]["psnr"]) < 1e-4
@@ -120,7 +124,7 @@ def test_bench_json_has_one_row_per_quantizer_with_ratios():
                  "--repeats", "2", "--json")
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    from vqlit.experiments import QUANTIZERS
+    from vqlit.bench import QUANTIZERS
     assert [r["quantizer"] for r in rows] == list(QUANTIZERS)
     assert rows[0]["ratio_to_nn"] == 1.0
     assert all(r["ms"] > 0 and r["peak_mib"] is None for r in rows if "ms" in r)

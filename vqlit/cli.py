@@ -2,19 +2,21 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:629
+# %% book/chapters/a4_experiments.md:803
 """`python -m vqlit {train,evaluate,reproduce,bench}`."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import torch
 
 from vqlit.data import DataError, DatasetUnavailable
-from vqlit.experiments import (EXPERIMENTS, bench, evaluate_run, format_bench, get_experiment,
-                               reproduce, train_experiment)
+from vqlit.bench import bench, format_bench
+from vqlit.experiments import (EXPERIMENTS, evaluate_run, get_experiment, reproduce,
+                               train_experiment)
 from vqlit.train import SCALES, distributed, init_distributed
 
 
@@ -25,7 +27,9 @@ def _positive(text: str) -> int:
     return value
 
 
+# %% book/chapters/a4_experiments.md:831
 def parser() -> argparse.ArgumentParser:
+    """The command line's argument parser."""
     p = argparse.ArgumentParser(prog="python -m vqlit",
                                 description="Train, evaluate, reproduce and benchmark the "
                                             "quantizers of the vqlit book.")
@@ -65,26 +69,32 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# %% book/chapters/a4_experiments.md:882
+def _train(args: argparse.Namespace) -> None:
+    """The `train` verb."""
+    out = Path(args.out or f"runs/{args.name}-{args.scale}")
+    get_experiment(args.name)
+    device = init_distributed(args.device)
+    if (out / "checkpoint.pt").exists() and not args.resume:
+        raise ValueError(f"{out} already holds a run; pass --resume to continue it, or "
+                         "choose another --out")
+    _, _, result, _ = train_experiment(args.name, scale=args.scale, device=device, out=out,
+                                       max_steps=args.max_steps, dataset=args.dataset)
+    if distributed()[0] == 0:
+        print(f"trained {args.name} to step {result.steps} in {result.wall_time:.1f} s; "
+              f"checkpoint in {out / 'checkpoint.pt'}")
+    if distributed()[1] > 1:
+        torch.distributed.destroy_process_group()               # leave the group cleanly
+
+
+# %% book/chapters/a4_experiments.md:903
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
     p = parser()
     args = p.parse_args(argv)
     try:
         if args.verb == "train":
-            from pathlib import Path
-            out = Path(args.out or f"runs/{args.name}-{args.scale}")
-            get_experiment(args.name)
-            device = init_distributed(args.device)
-            if (out / "checkpoint.pt").exists() and not args.resume:
-                raise ValueError(f"{out} already holds a run; pass --resume to continue it, or "
-                                 "choose another --out")
-            _, _, result, _ = train_experiment(args.name, scale=args.scale, device=device,
-                                               out=out, max_steps=args.max_steps,
-                                               dataset=args.dataset)
-            if distributed()[0] == 0:
-                print(f"trained {args.name} to step {result.steps} in {result.wall_time:.1f} s; "
-                      f"checkpoint in {out / 'checkpoint.pt'}")
-            if distributed()[1] > 1:
-                torch.distributed.destroy_process_group()       # leave the group cleanly
+            _train(args)
         elif args.verb == "evaluate":
             print(json.dumps(evaluate_run(args.dir, device=args.device), indent=2))
         elif args.verb == "reproduce":

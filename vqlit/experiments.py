@@ -3,14 +3,12 @@
 
 
 # %% book/chapters/a4_experiments.md:71
-"""The papers' protocols as named experiments; training, evaluating, recording and benchmarking
-them (the engine behind `python -m vqlit`)."""
+"""The papers' protocols as named experiments, and training, evaluating and recording them (the
+engine behind `python -m vqlit`)."""
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +17,18 @@ from typing import Callable
 import torch
 from torch import nn
 
-from vqlit.data import DatasetUnavailable, ImageData, load_dataset
+from vqlit.data import DATASETS, DatasetUnavailable, ImageData, load_dataset
+from vqlit.evaluation import evaluate, perceptual_metrics
 from vqlit.models import residual_autoencoder, small_cnn_autoencoder
-from vqlit.train import (TrainConfig, _quiet_finite_checks, distributed, evaluate, fit,
-                         load_checkpoint, perceptual_metrics, record_result, resolve_device,
+from vqlit.optvq import SinkhornQuantizer
+from vqlit.results import load_result, record_result, results_dir
+from vqlit.train import (TrainConfig, distributed, fit, load_checkpoint, resolve_device,
                          resolve_scale)
 from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
+from vqlit.wasserstein import WassersteinQuantizer
 
 
-# %% book/chapters/a4_experiments.md:112
+# %% book/chapters/a4_experiments.md:114
 @dataclass(frozen=True)
 class Experiment:
     """One paper's protocol for one row of one of its tables."""
@@ -42,6 +43,7 @@ class Experiment:
     metrics: Callable[[nn.Module, ImageData, str], dict] | None = None  # None: reconstruction
     paper: dict[str, float] = field(default_factory=dict)           # the paper's numbers
     source: str = ""                               # where the paper prints them
+    evaluation: dict[str, dict] = field(default_factory=dict)       # scale -> metric settings
 
     def config(self, scale: str, train_size: int, **overrides) -> TrainConfig:
         """The TrainConfig of this experiment at `scale` for a training set of train_size."""
@@ -70,12 +72,17 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-# %% book/chapters/a4_experiments.md:167
+# %% book/chapters/a4_experiments.md:170
 _OPTVQ_RECIPE = dict(lr=4.6e-3, optimizer="adamw", eps=1e-7, weight_decay=0.05,
                      schedule="onecycle", grad_clip=1.0)
-OPTVQ_SCALES = {
-    "smoke": dict(_OPTVQ_RECIPE, steps=30, batch_size=64, train=2048, test=256, log_every=10),
-    "quick": dict(_OPTVQ_RECIPE, steps=800, batch_size=128, log_every=50),
+VQ_SCALES = {      # Chapter 1's live sizes; full: OptVQ's protocol
+    "smoke": dict(_OPTVQ_RECIPE, steps=60, batch_size=128, train=4096, test=1000, log_every=2),
+    "quick": dict(_OPTVQ_RECIPE, steps=500, batch_size=128, log_every=16),
+    "full": dict(_OPTVQ_RECIPE, epochs=100, batch_size=1024, log_every=100),
+}
+OPTVQ_SCALES = {   # Chapter 4's live sizes; full: OptVQ's protocol
+    "smoke": dict(_OPTVQ_RECIPE, steps=40, batch_size=16, train=2048, test=500, log_every=1),
+    "quick": dict(_OPTVQ_RECIPE, steps=500, batch_size=64, log_every=16),
     "full": dict(_OPTVQ_RECIPE, epochs=100, batch_size=1024, log_every=100),
 }
 _WAE_RECIPE = dict(lr=1e-3, optimizer="adam")
@@ -87,8 +94,9 @@ VQWAE_SCALES = {
 # The papers' numbers for the rows registered here (labelled as the papers' wherever shown).
 _OPTVQ_BASELINE = {"mnist": {"psnr": 9.02, "usage": 0.0020},
                    "cifar10": {"psnr": 14.57, "usage": 0.0010}}
-_VQWAE_VQVAE = {"mnist": {"ssim": 0.98, "psnr": 33.37, "perplexity": 47.2},
-                "cifar10": {"ssim": 0.70, "psnr": 23.14, "perplexity": 69.8}}
+_VQWAE_VQVAE = {  # VQ-WAE Table 1 (ICLR text): its VQ-VAE rows
+    "mnist": {"ssim": 0.98, "psnr": 33.37, "lpips": 0.02, "rfid": 4.8, "perplexity": 47.2},
+    "cifar10": {"ssim": 0.70, "psnr": 23.14, "lpips": 0.35, "rfid": 77.3, "perplexity": 69.8}}
 
 
 def _small_cnn(quantizer: Callable[[], nn.Module]) -> Callable[[ImageData], nn.Module]:
@@ -100,12 +108,12 @@ for _ds in ("mnist", "cifar10"):
     register(Experiment(
         f"vq_nn_{_ds}", "01_vq_preliminaries",
         f"OptVQ Table 2 baseline: nearest-neighbour VQ, {_ds}", _ds,
-        _small_cnn(lambda: VectorQuantizer(num_codes=1024, dim=8)), OPTVQ_SCALES,
+        _small_cnn(lambda: VectorQuantizer(num_codes=1024, dim=8)), VQ_SCALES,
         paper=_OPTVQ_BASELINE[_ds], source="OptVQ Table 2"))
     register(Experiment(
         f"vq_ema_{_ds}", "01_vq_preliminaries",
         f"OptVQ Table 2 setting with the EMA codebook, {_ds}", _ds,
-        _small_cnn(lambda: EMAVectorQuantizer(num_codes=1024, dim=8)), OPTVQ_SCALES))
+        _small_cnn(lambda: EMAVectorQuantizer(num_codes=1024, dim=8)), VQ_SCALES))
     register(Experiment(
         f"wae_vqvae_{_ds}", "03_vq_wae", f"VQ-WAE Table 1 baseline: VQ-VAE with the residual CNN, "
         f"{_ds}", _ds,
@@ -114,20 +122,23 @@ for _ds in ("mnist", "cifar10"):
         VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:230
-_VQWAE_PAPER = {  # VQ-WAE Table 1 (ICLR text): SSIM, PSNR, perplexity of the VQ-WAE rows
-    "mnist": {"ssim": 0.99, "psnr": 35.61, "perplexity": 507.7},
-    "cifar10": {"ssim": 0.80, "psnr": 25.93, "perplexity": 505.0},
+# %% book/chapters/a4_experiments.md:239
+_VQWAE_PAPER = {  # VQ-WAE Table 1 (ICLR text): the VQ-WAE rows
+    "mnist": {"ssim": 0.99, "psnr": 35.61, "lpips": 0.01, "rfid": 2.4, "perplexity": 507.7},
+    "cifar10": {"ssim": 0.80, "psnr": 25.93, "lpips": 0.23, "rfid": 54.9, "perplexity": 505.0},
 }
 _VQWAE_SWEEP = {  # VQ-WAE Table 2: perplexity of VQ-WAE at |C| = 64, 128, 256, 512
     "mnist": {64: 63.8, 128: 127.7, 256: 255.1, 512: 507.7},
     "cifar10": {64: 63.4, 128: 126.1, 256: 252.0, 512: 505.0},
 }
+_VQVAE_SWEEP = {  # VQ-WAE Table 2: perplexity of its VQ-VAE baseline at the same sizes
+    "mnist": {64: 47.8, 128: 70.3, 256: 52.0, 512: 47.2},
+    "cifar10": {64: 24.3, 128: 44.9, 256: 85.1, 512: 69.8},
+}
 
 
 def _wasserstein_model(num_codes: int) -> Callable[[ImageData], nn.Module]:
     from vqlit.sinkhorn import SinkhornSolver
-    from vqlit.wasserstein import WassersteinQuantizer
 
     def build(data: ImageData) -> nn.Module:
         quantizer = WassersteinQuantizer(
@@ -148,15 +159,21 @@ for _ds in ("mnist", "cifar10"):
             f"wae_sweep_k{_k}_{_ds}", "03_vq_wae", f"VQ-WAE Table 2: |C| = {_k}, {_ds}", _ds,
             _wasserstein_model(_k), VQWAE_SCALES, paper={"perplexity": _ppl},
             source="VQ-WAE Table 2"))
+        register(Experiment(
+            f"wae_vqvae_sweep_k{_k}_{_ds}", "03_vq_wae", f"VQ-WAE Table 2 baseline: VQ-VAE, "
+            f"|C| = {_k}, {_ds}", _ds,
+            lambda data, k=_k: residual_autoencoder(VectorQuantizer(num_codes=k, dim=64),
+                                                    channels=data.image_shape[0]),
+            VQWAE_SCALES, paper={"perplexity": _VQVAE_SWEEP[_ds][_k]}, source="VQ-WAE Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:272
+# %% book/chapters/a4_experiments.md:290
 _OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
 
 
 def _sinkhorn_quantizer() -> nn.Module:
-    from vqlit.optvq import SinkhornQuantizer
-    return SinkhornQuantizer(num_codes=1024, dim=8, heads=4, epsilon=10.0, iters=5, beta=0.25)
+    return SinkhornQuantizer(num_codes=1024, dim=8, heads=4, epsilon=10.0, iters=5,
+                             codebook_weight=0.25)
 
 
 for _ds in ("mnist", "cifar10"):
@@ -166,10 +183,10 @@ for _ds in ("mnist", "cifar10"):
         source="OptVQ Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:296
+# %% book/chapters/a4_experiments.md:314
 SOFT_SCALES = {
     "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
-                  log_every=10),
+                  log_every=1),
     "quick": dict(steps=1500, batch_size=32, lr=3e-4, optimizer="adam", train=20000, test=5000,
                   log_every=37),
     "full": dict(steps=40000, batch_size=32, lr=3e-4, optimizer="adam", log_every=1000),
@@ -184,25 +201,24 @@ _SOFT_PAPER = {  # Table 1 of Wu & Flierl, MNIST, d = 64: clustering acc., NMI, 
 
 def _soft_model(row: str) -> Callable[[ImageData], nn.Module]:
     from vqlit.models import mlp_autoencoder
-    from vqlit.soft import soft_mlp_autoencoder, unit_scaling
+    from vqlit.soft import soft_mlp_autoencoder
 
     def build(data: ImageData) -> nn.Module:
         shape = dict(image_shape=data.image_shape, latent_dim=64)
         if row == "ae":
             return mlp_autoencoder(None, **shape)
         if row == "vqvae":
-            vq = VectorQuantizer(num_codes=128, dim=64, beta=0.25)
-            with torch.no_grad():
-                vq.codebook.copy_(unit_scaling(128, 64))             # the paper's initialisation
+            vq = VectorQuantizer(num_codes=128, dim=64, commitment_weight=0.25,
+                                 init="unit_scaling")                 # the paper's initialisation
             return mlp_autoencoder(vq, **shape)
         pixel_var = float((data.train_images.float() / 255).var())
-        return soft_mlp_autoencoder(num_codes=128, beta=2.5, noise_std=0.0,
+        return soft_mlp_autoencoder(num_codes=128, commitment_weight=2.5, noise_std=0.0,
                                     quantizer_weight=3 * pixel_var, **shape)
     return build
 
 
 def _latent_metrics(model: nn.Module, data: ImageData, scale: str) -> dict:
-    from vqlit.evaluation import latent_evaluation
+    from vqlit.downstream import latent_evaluation
     return latent_evaluation(model, data, n_init=_SOFT_KMEANS_INITS[scale], seed=0)
 
 
@@ -211,16 +227,18 @@ for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128")
     register(Experiment(
         f"soft_{_row}_mnist", "02_soft_vq", f"Soft VQ-VAE Table 1: {_what}, mnist", "mnist",
         _soft_model(_row), SOFT_SCALES, image_size=None, metrics=_latent_metrics,
-        paper=_SOFT_PAPER[_row], source="Wu & Flierl Table 1"))
+        paper=_SOFT_PAPER[_row], source="Wu & Flierl Table 1",
+        evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
 
 
-# %% book/chapters/a4_experiments.md:359
+# %% book/chapters/a4_experiments.md:377
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
-                 verbose: bool = True) -> ImageData:
-    """The experiment's data set (or `dataset`), resized and subset for `scale`."""
+                 verbose: bool = True, data: ImageData | None = None) -> ImageData:
+    """The experiment's data set (or `dataset`, or the loaded `data`), subset for `scale`."""
     name = dataset or experiment.dataset
     try:
-        data = load_dataset(name, image_size=experiment.image_size, verbose=verbose)
+        if data is None:
+            data = load_dataset(name, image_size=experiment.image_size, verbose=verbose)
     except DatasetUnavailable as err:
         if scale != "smoke":
             raise
@@ -231,6 +249,7 @@ def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = No
     return data.subset(recipe.get("train"), recipe.get("test"))
 
 
+# %% book/chapters/a4_experiments.md:409
 def _run_info(directory: Path) -> dict:
     path = Path(directory) / "run.json"
     if not path.is_file():
@@ -242,15 +261,22 @@ def _run_info(directory: Path) -> dict:
 def train_experiment(name: str, *, scale: str = "auto", device: str | torch.device = "auto",
                      out: str | Path | None = None, max_steps: int | None = None,
                      resume: bool = True, dataset: str | None = None, progress: bool = True,
-                     **overrides):
-    """Train experiment NAME; returns (model, data, FitResult, TrainConfig)."""
+                     data: ImageData | None = None, recipes: str | None = None, **overrides):
+    """Train experiment NAME; returns (model, data, FitResult, TrainConfig).
+
+    `data`: already loaded images (a chapter's), subset here as the protocol says; `recipes`:
+    train NAME's model with the recipes of that experiment instead (two models at one budget);
+    `overrides`: TrainConfig fields that replace the protocol's (e.g. seed).
+    """
     experiment = get_experiment(name)
+    protocol = get_experiment(recipes) if recipes else experiment
     device = resolve_device(device)
     scale = resolve_scale(scale, device)
     rank, _ = distributed()
-    data = prepare_data(experiment, scale, dataset=dataset, verbose=rank == 0)
-    config = experiment.config(scale, len(data.train_images), out_dir=str(out) if out else None,
-                               resume=resume, progress=progress, stop_at=max_steps, **overrides)
+    data = prepare_data(protocol, scale, dataset=dataset or (None if data else experiment.dataset),
+                        verbose=rank == 0, data=data)
+    config = protocol.config(scale, len(data.train_images), out_dir=str(out) if out else None,
+                             resume=resume, progress=progress, stop_at=max_steps, **overrides)
     if out is not None and not config.checkpoint_every:
         config.checkpoint_every = max(config.steps // 20, 1)       # a checkpoint every 5 %
     torch.manual_seed(config.seed)
@@ -263,6 +289,7 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
     return model, data, result, config
 
 
+# %% book/chapters/a4_experiments.md:462
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the whole test set of `data`."""
     if experiment.metrics is not None:
@@ -286,6 +313,7 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
             "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
+# %% book/chapters/a4_experiments.md:490
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
               dataset: str | None = None, progress: bool = True) -> Path:
@@ -302,126 +330,71 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
         name, scale=scale, device=device, out=Path(runs) / f"{name}-{scale}", dataset=dataset,
         progress=progress)
     metrics = measure(experiment, model, data, scale)
+    return record_run(name, model, data, config, metrics, scale=scale, device=device,
+                      wall_time=time.perf_counter() - began, out=out)
+
+
+# %% book/chapters/a4_experiments.md:515
+def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig, metrics: dict,
+               *, scale: str, device, wall_time: float, out: str | Path | None = None) -> Path:
+    """Record a trained run of experiment NAME in out/ (default: book/results/); its path."""
+    experiment = get_experiment(name)
+    metrics = dict(metrics)
     notes = metrics.pop("notes", [])
     if data.name != experiment.dataset:
         notes.append(f"trained and evaluated on {data.name}, not the paper's {experiment.dataset}")
-    config_dict = {k: v for k, v in vars(config).items() if k not in ("out_dir", "progress")}
-    record = name.removesuffix(f"_{experiment.dataset}") + f"_{data.name}"
+    quantizer = getattr(model, "quantizer", None)
+    described = {"model": type(model).__name__,
+                 "quantizer": None if quantizer is None else repr(quantizer),
+                 "quantizer_weight": getattr(model, "quantizer_weight", None)}
+    train = {k: v for k, v in vars(config).items() if k not in ("out_dir", "progress")}
+    paper_row = data.name == experiment.dataset
     return record_result(
-        record, metrics, device=device, scale=scale, wall_time=time.perf_counter() - began,
-        config={**config_dict, "dataset": data.name, "notes": notes, "source": experiment.source},
-        paper=experiment.paper if data.name == experiment.dataset else None, directory=out)
+        name.removesuffix(f"_{experiment.dataset}") + f"_{data.name}", metrics,
+        experiment=name, dataset=data.name, source=experiment.source,
+        notes=notes, config={"train": train, "model": described,
+                             "evaluation": experiment.evaluation.get(scale, {})},
+        paper=experiment.paper if paper_row else None, device=device, scale=scale,
+        wall_time=wall_time, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:493
-QUANTIZERS: dict[str, tuple[str, dict]] = {     # bench name -> ("module:Class", extra kwargs)
-    "nn": ("vqlit.vq:VectorQuantizer", {}),
-    "ema": ("vqlit.vq:EMAVectorQuantizer", {}),
-    "bayes": ("vqlit.soft:BayesianQuantizer", {}),
-    "wasserstein-exact": ("vqlit.wasserstein:WassersteinQuantizer", {}),
-    "sinkhorn": ("vqlit.optvq:SinkhornQuantizer", {}),
-    "sinkhorn-torch": ("vqlit.optvq:SinkhornQuantizer", {"backend": "torch"}),
-    "sinkhorn-textbook": ("vqlit.optvq:SinkhornQuantizer", {"solver": "textbook"}),
-}
-_EXACT_OT_LIMIT = 2**22                           # N * K above which exact OT is not timed
+# %% book/chapters/a4_experiments.md:544
+_FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}"}
 
 
-def make_quantizer(name: str, *, num_codes: int, dim: int) -> nn.Module:
-    """Construct the bench quantizer `name` with its defaults."""
-    if name not in QUANTIZERS:
-        raise ValueError(f"no quantizer named {name!r}; expected one of {', '.join(QUANTIZERS)}")
-    target, kwargs = QUANTIZERS[name]
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)(num_codes=num_codes, dim=dim, **kwargs)
+def _cell(metrics: dict | None, key: str) -> str:
+    if metrics is None or metrics.get(key) is None:
+        return "—"
+    return _FORMATS.get(key, "{:.4g}").format(metrics[key])
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
-              warmup: int = 3) -> tuple[float, int | None]:
-    """Median seconds of forward + backward, and peak bytes above the inputs (CUDA only).
-
-    On CUDA the quantizers' finite checks are off during the timing, as in `fit`.
-    """
-    device = z.device
-    quantizer.train()
-    quieted = _quiet_finite_checks(quantizer) if device.type == "cuda" else []
-
-    def step():
-        out = quantizer(z)
-        (out.quantized.float().square().mean() + out.loss).backward()
-        z.grad = None
-
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    peak = torch.cuda.max_memory_allocated(device) - base if device.type == "cuda" else None
-    for m in quieted:
-        m.check_finite = True
-    return statistics.median(times), peak
-
-
-def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
-          dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
-          seed: int = 0) -> list[dict]:
-    """One row per quantizer: median step time, peak memory and the ratio to "nn"."""
-    device = resolve_device(device)
-    for key, value in (("tokens", tokens), ("codes", codes), ("dim", dim), ("repeats", repeats)):
-        if value < 1:
-            raise ValueError(f"{key} must be at least 1, got {value}")
-    rows = []
-    for name in names or QUANTIZERS:
-        row = {"quantizer": name, "device": str(device), "tokens": tokens, "codes": codes,
-               "dim": dim}
-        if name == "wasserstein-exact" and tokens * codes > _EXACT_OT_LIMIT:
-            rows.append({**row, "skipped": f"exact OT at N*K = {tokens * codes:,} > "
-                                           f"{_EXACT_OT_LIMIT:,} takes minutes per solve"})
-            continue
-        try:
-            quantizer = make_quantizer(name, num_codes=codes, dim=dim).to(device)
-        except (ImportError, AttributeError) as err:       # a chapter not in this checkout
-            rows.append({**row, "skipped": f"not available ({err})"})
-            continue
-        torch.manual_seed(seed)
-        z = torch.randn(tokens, dim, device=device, requires_grad=True)      # (N, d)
-        seconds, peak = time_step(quantizer, z, repeats=repeats, warmup=warmup)
-        rows.append({**row, "ms": 1e3 * seconds,
-                     "peak_mib": None if peak is None else peak / 2**20})
-        del quantizer, z
-    base = next((r["ms"] for r in rows if r["quantizer"] == "nn" and "ms" in r), None)
-    for r in rows:
-        if "ms" in r and base:
-            r["ratio_to_nn"] = r["ms"] / base
-    return rows
-
-
-def format_bench(rows: list[dict]) -> str:
-    """The rows as an aligned text table."""
-    lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'peak MiB':>11}"]
-    for r in rows:
-        if "skipped" in r:
-            lines.append(f"{r['quantizer']:<20}  skipped: {r['skipped']}")
-            continue
-        peak = "n/a (CPU)" if r["peak_mib"] is None else f"{r['peak_mib']:.1f}"
-        ratio = r.get("ratio_to_nn", float("nan"))
-        lines.append(f"{r['quantizer']:<20}{r['ms']:>12.2f}{ratio:>8.2f}{peak:>11}")
-    r0 = rows[0]
-    lines.append(f"(N={r0['tokens']} tokens, K={r0['codes']} codes, d={r0['dim']}, "
-                 f"{r0['device']}; median of timed repeats after warm-up)")
+def results_table(names: list[str], metrics: tuple[str, ...], *,
+                  labels: dict[str, str] | None = None, directory: str | Path | None = None) -> str:
+    """A Markdown table of experiments NAMES: the paper's row, this book's record on the paper's
+    data set (or "not yet recorded"), and this book's records on other data sets."""
+    folder = Path(directory) if directory is not None else results_dir()
+    head = "| data set | model | " + " | ".join(metrics) + " | source |"
+    lines = [head, "|" + "---|" * (len(metrics) + 3)]
+    for name in names:
+        experiment = get_experiment(name)
+        label = (labels or {}).get(name, name)
+        base = name.removesuffix(f"_{experiment.dataset}")
+        others = [d for d in DATASETS if (folder / f"{base}_{d}.json").exists()]
+        if experiment.paper:
+            cells = " | ".join(_cell(experiment.paper, m) for m in metrics)
+            lines.append(f"| {experiment.dataset} | {label} | {cells} | {experiment.source} "
+                         "(paper) |")
+        for ds in [experiment.dataset] + [d for d in others if d != experiment.dataset]:
+            record = load_result(f"{base}_{ds}", folder)
+            if record is None:
+                cells = " | ".join("not yet recorded" for _ in metrics)
+                lines.append(f"| {ds} | {label} | {cells} | this book, full scale |")
+                continue
+            prov = record["provenance"]
+            cells = " | ".join(_cell(record["metrics"], m) for m in metrics)
+            lines.append(f"| {ds} | {label} | {cells} | this book: {prov['device']}, "
+                         f"{prov['date'][:10]}, commit {prov['commit'][:8].strip()} |")
     return "\n".join(lines)
 
 
-__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'SOFT_SCALES', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'reproduce', 'QUANTIZERS', 'make_quantizer', 'time_step', 'bench', 'format_bench']
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'SOFT_SCALES', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'reproduce', 'record_run', 'results_table']

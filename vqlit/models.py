@@ -126,11 +126,14 @@ class ResidualDecoder(nn.Sequential):
 
 # %% book/chapters/a2_models.md:262
 class AutoEncoderOutput(NamedTuple):
+    """What an AutoEncoder returns."""
+
     reconstruction: Tensor        # (B, C, H, W), in the data's units ([0, 1] for images)
     latents: Tensor               # encoder output, channels-last: (B, h, w, d) or (B, d)
     quantizer: NamedTuple | None  # the quantizer's output; None for a plain autoencoder
 
 
+# %% book/chapters/a2_models.md:273
 class AutoEncoder(nn.Module):
     """encoder -> quantizer -> decoder, with the reconstruction loss of Eq. (ae-loss)."""
 
@@ -177,6 +180,7 @@ class AutoEncoder(nn.Module):
         return total, logs
 
 
+# %% book/chapters/a2_models.md:324
 def small_cnn_autoencoder(quantizer: nn.Module | None = None, *, channels: int = 1,
                           code_dim: int = 8, recon_loss: str = "l1+mse") -> AutoEncoder:
     """OptVQ's MNIST / CIFAR-10 autoencoder: 32x32 images in [-1, 1], 8x8 latents of code_dim."""
@@ -191,6 +195,7 @@ def mlp_autoencoder(quantizer: nn.Module | None = None, *, image_shape=(1, 28, 2
     return AutoEncoder(encoder=MLPEncoder(image_shape=image_shape, latent_dim=latent_dim),
                        decoder=MLPDecoder(image_shape=image_shape, latent_dim=latent_dim),
                        quantizer=quantizer, quantizer_weight=quantizer_weight)
+
 
 def residual_autoencoder(quantizer: nn.Module | None = None, *, channels: int = 3,
                          code_dim: int = 64, quantizer_weight: float = 1.0,

@@ -1,0 +1,130 @@
+# This file is generated from book/chapters/a4_experiments.md by tools/export.py. Do not edit it:
+# edit the chapter, then run `python tools/export.py`.
+
+
+# %% book/chapters/a4_experiments.md:630
+"""Quantizers timed side by side: one training step each, as ratios measured in the same run."""
+from __future__ import annotations
+
+import statistics
+import time
+from functools import partial
+from typing import Callable
+
+import torch
+from torch import nn
+
+from vqlit.optvq import SinkhornQuantizer
+from vqlit.soft import BayesianQuantizer
+from vqlit.train import quiet_finite_checks, resolve_device
+from vqlit.vq import EMAVectorQuantizer, Quantizer, VectorQuantizer
+from vqlit.wasserstein import WassersteinQuantizer
+
+QUANTIZERS: dict[str, Callable[..., Quantizer]] = {    # bench name -> class (or variant)
+    "nn": VectorQuantizer,
+    "ema": EMAVectorQuantizer,
+    "bayes": BayesianQuantizer,
+    "wasserstein-exact": WassersteinQuantizer,
+    "sinkhorn": SinkhornQuantizer,
+    "sinkhorn-torch": partial(SinkhornQuantizer, backend="torch"),
+    "sinkhorn-textbook": partial(SinkhornQuantizer, solver="textbook"),
+}
+_EXACT_OT_LIMIT = 2**22                           # N * K above which exact OT is not timed
+
+
+def make_quantizer(name: str, *, num_codes: int, dim: int) -> Quantizer:
+    """Construct the bench quantizer `name` with its defaults."""
+    if name not in QUANTIZERS:
+        raise ValueError(f"no quantizer named {name!r}; expected one of {', '.join(QUANTIZERS)}")
+    return QUANTIZERS[name](num_codes=num_codes, dim=dim)
+
+
+# %% book/chapters/a4_experiments.md:680
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
+              warmup: int = 3) -> tuple[float, int | None]:
+    """Median seconds of forward + backward, and peak bytes above the inputs (CUDA only).
+
+    On CUDA the quantizers' finite checks are off during the timing, as in `fit`.
+    """
+    device = z.device
+    quantizer.train()
+    quieted = quiet_finite_checks(quantizer) if device.type == "cuda" else []
+
+    def step():
+        out = quantizer(z)
+        (out.quantized.float().square().mean() + out.loss).backward()
+        z.grad = None
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated(device) - base if device.type == "cuda" else None
+    for m in quieted:
+        m.check_finite = True
+    return statistics.median(times), peak
+
+
+# %% book/chapters/a4_experiments.md:729
+def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
+          dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
+          seed: int = 0) -> list[dict]:
+    """One row per quantizer: median step time, peak memory and the ratio to "nn"."""
+    device = resolve_device(device)
+    for key, value in (("tokens", tokens), ("codes", codes), ("dim", dim), ("repeats", repeats)):
+        if value < 1:
+            raise ValueError(f"{key} must be at least 1, got {value}")
+    rows = []
+    for name in names or QUANTIZERS:
+        row = {"quantizer": name, "device": str(device), "tokens": tokens, "codes": codes,
+               "dim": dim}
+        if name == "wasserstein-exact" and tokens * codes > _EXACT_OT_LIMIT:
+            rows.append({**row, "skipped": f"exact OT at N*K = {tokens * codes:,} > "
+                                           f"{_EXACT_OT_LIMIT:,} takes minutes per solve"})
+            continue
+        quantizer = make_quantizer(name, num_codes=codes, dim=dim).to(device)
+        torch.manual_seed(seed)
+        z = torch.randn(tokens, dim, device=device, requires_grad=True)      # (N, d)
+        seconds, peak = time_step(quantizer, z, repeats=repeats, warmup=warmup)
+        rows.append({**row, "ms": 1e3 * seconds,
+                     "peak_mib": None if peak is None else peak / 2**20})
+        del quantizer, z
+    base = next((r["ms"] for r in rows if r["quantizer"] == "nn" and "ms" in r), None)
+    for r in rows:
+        if "ms" in r and base:
+            r["ratio_to_nn"] = r["ms"] / base
+    return rows
+
+
+# %% book/chapters/a4_experiments.md:761
+def format_bench(rows: list[dict]) -> str:
+    """The rows as an aligned text table."""
+    lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'peak MiB':>11}"]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"{r['quantizer']:<20}  skipped: {r['skipped']}")
+            continue
+        peak = "n/a (CPU)" if r["peak_mib"] is None else f"{r['peak_mib']:.1f}"
+        ratio = r.get("ratio_to_nn", float("nan"))
+        lines.append(f"{r['quantizer']:<20}{r['ms']:>12.2f}{ratio:>8.2f}{peak:>11}")
+    r0 = rows[0]
+    lines.append(f"(N={r0['tokens']} tokens, K={r0['codes']} codes, d={r0['dim']}, "
+                 f"{r0['device']}; median of timed repeats after warm-up)")
+    return "\n".join(lines)
+
+
+__all__ = ['QUANTIZERS', 'make_quantizer', 'time_step', 'bench', 'format_bench']
