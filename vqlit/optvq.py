@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1137
+# %% book/chapters/04_optvq.md:1138
 """OptVQ's quantizer: Sinkhorn assignment on normalized distances, multi-head, distributed."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def euclidean_distances(z: Tensor, codebook: Tensor) -> Tensor:
     return squared_distances(z, codebook).sqrt_()                          # (N, K) in place
 
 
-# %% book/chapters/04_optvq.md:1163
+# %% book/chapters/04_optvq.md:1164
 def _fused_backend(z: Tensor, codebook: Tensor, backend: str) -> bool:
     """Whether the fast solver runs as the fused Triton kernels (see "Speed and memory")."""
     if backend not in BACKENDS:
@@ -41,7 +41,7 @@ def _fused_backend(z: Tensor, codebook: Tensor, backend: str) -> bool:
     return usable
 
 
-# %% book/chapters/04_optvq.md:1183
+# %% book/chapters/04_optvq.md:1184
 @torch.no_grad()
 def sinkhorn_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                     normalize: bool = True, solver: str = "fast", group=None,
@@ -72,7 +72,7 @@ def sinkhorn_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters
     return sinkhorn(cost, epsilon=eps, iters=iters, group=group, inplace=True).argmax_()
 
 
-# %% book/chapters/04_optvq.md:1220
+# %% book/chapters/04_optvq.md:1221
 class SinkhornQuantizer(Quantizer):
     """OptVQ: codes chosen by Sinkhorn on normalized distances; straight-through; (optvq-loss)."""
 

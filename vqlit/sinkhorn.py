@@ -142,7 +142,7 @@ def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     return (top + total.log()).squeeze(dim)
 
 
-# %% book/chapters/04_optvq.md:703
+# %% book/chapters/04_optvq.md:704
 def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
                  epsilon: float | Tensor = 10.0, iters: int = 5,
                  group=None) -> tuple[Tensor, Tensor]:
@@ -168,7 +168,7 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     return alpha, beta
 
 
-# %% book/chapters/04_optvq.md:753
+# %% book/chapters/04_optvq.md:754
 class SinkhornSolver:
     """A transport solver `solver(cost, a, b) -> plan` for quantizers with a pluggable solver.
 
