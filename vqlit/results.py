@@ -63,7 +63,7 @@ PROVENANCE_KEYS = ("commit", "device", "torch", "python", "date", "wall_time_s",
 
 
 def check_record(record: dict) -> dict:
-    """Raise ValueError unless `record` has the schema of book/results/*.json; return it."""
+    """Raise ValueError unless `record` has the schema of ``book/results/*.json``; return it."""
     name = record.get("name", "?") if isinstance(record, dict) else "?"
     problems = []
     if not isinstance(record, dict) or record.get("schema") != RECORD_SCHEMA:

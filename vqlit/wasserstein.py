@@ -161,7 +161,7 @@ class WassersteinQuantizer(Quantizer):
             self.logits = nn.Parameter(logits)                                   # (S, K)
 
     def groups(self, flat: Tensor, batch_shape: torch.Size) -> Tensor:
-        """The latents transported together: (B S H, d/H) for inputs (B, *grid, d) ->
+        """The latents transported together: (B S H, d/H) for inputs (B, h, w, d) ->
         (S H, B, d/H), one problem per position; or (1, N, d/H), one for all."""
         if self.per_position and len(batch_shape) > 1:
             return flat.view(batch_shape[0], -1, self.code_dim).transpose(0, 1)  # (S H, B, d/H)
