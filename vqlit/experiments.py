@@ -386,6 +386,8 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
                          "(paper) |")
         for ds in [experiment.dataset] + [d for d in others if d != experiment.dataset]:
             record = load_result(f"{base}_{ds}", folder)
+            if record is not None and record["experiment"] != name:     # another protocol's run
+                continue
             if record is None:
                 cells = " | ".join("not yet recorded" for _ in metrics)
                 lines.append(f"| {ds} | {label} | {cells} | this book, full scale |")
