@@ -1,5 +1,6 @@
 """OptVQ's quantizer (vqlit.optvq, from Chapter 4)."""
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from vqlit.optvq import SinkhornQuantizer, euclidean_distances, sinkhorn_assign
-from vqlit.sinkhorn import normalize_cost, sinkhorn_textbook
+from vqlit.sinkhorn import (METHODS, OPTVQ_SOLVER, SinkhornSolver, normalize_cost,
+                            sinkhorn_textbook)
 from vqlit.vq import QuantizerOutput
 
 
@@ -50,10 +52,10 @@ def test_fast_log_and_textbook_assignments_agree():
     g = torch.Generator().manual_seed(1)
     z, e = torch.randn(500, 8, generator=g, dtype=torch.float64), torch.randn(300, 8, generator=g, dtype=torch.float64)
     fast = sinkhorn_assign(z, e)
-    assert torch.equal(fast, sinkhorn_assign(z, e, solver="log"))
+    assert torch.equal(fast, sinkhorn_assign(z, e, solver=replace(OPTVQ_SOLVER, method="log")))
     ref = sinkhorn_textbook(normalize_cost(torch.cdist(z, e)), epsilon=10.0, iters=5, guard=0.0)
     assert torch.equal(fast, ref.argmax(1))                                  # same plan, float64
-    official = sinkhorn_assign(z, e, solver="textbook")                      # with OptVQ's guard
+    official = sinkhorn_assign(z, e, solver=replace(OPTVQ_SOLVER, method="textbook"))                      # with OptVQ's guard
     assert (official == fast).double().mean() > 0.9
 
 
@@ -61,11 +63,11 @@ def test_fast_path_holds_one_n_by_k_tensor():
     g = torch.Generator().manual_seed(2)
     z, e = torch.randn(1024, 16, generator=g), torch.randn(512, 16, generator=g)
     counts = {}
-    for solver in ("fast", "log", "textbook"):
+    for method in METHODS:
         with CountLarge(1024 * 512) as counter:
-            sinkhorn_assign(z, e, solver=solver)
-        counts[solver] = len(counter.seen)
-    assert counts["fast"] == 1 and counts["log"] >= 2 and counts["textbook"] >= 2
+            sinkhorn_assign(z, e, solver=replace(OPTVQ_SOLVER, method=method))
+        counts[method] = len(counter.seen)
+    assert counts["scaling"] == 1 and counts["log"] >= 2 and counts["textbook"] >= 2
     q = SinkhornQuantizer(num_codes=512, dim=16)
     zq = z.clone().requires_grad_(True)
     with CountLarge(1024 * 512) as counter:
@@ -113,21 +115,41 @@ def test_heads_share_one_codebook_and_one_joint_sinkhorn():
 
 
 def test_textbook_variant_constructs_with_defaults():
-    q = SinkhornQuantizer(num_codes=16, dim=4, solver="textbook")
-    assert q.solver == "textbook"
+    q = SinkhornQuantizer(num_codes=16, dim=4, solver=replace(OPTVQ_SOLVER, method="textbook"))
+    assert q.solver.method == "textbook"
     z = torch.randn(30, 4, dtype=torch.float64)
     q.double()
     fast = SinkhornQuantizer(num_codes=16, dim=4).double()
     fast.load_state_dict(q.state_dict())
     assert (q(z).indices == fast(z).indices).double().mean() > 0.9
-    assert "solver='textbook'" in repr(q)
+    assert "method='textbook'" in repr(q)
 
 
-@pytest.mark.parametrize("kwargs", [dict(heads=3), dict(solver="exact"), dict(iters=0), dict(heads=0),
-                                    dict(epsilon=0.0), dict(epsilon=-1.0), dict(backend="cuda")])
+@pytest.mark.parametrize("kwargs", [dict(heads=3), dict(solver="exact"), dict(solver="textbook"),
+                                    dict(solver=None), dict(heads=0), dict(backend="cuda")])
 def test_bad_settings_raise(kwargs):
     with pytest.raises(ValueError):
         SinkhornQuantizer(num_codes=16, dim=8, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(iters=0), dict(epsilon=0.0), dict(epsilon=-1.0),
+                                    dict(method="fast")])
+def test_bad_solver_settings_raise(kwargs):
+    with pytest.raises(ValueError):
+        SinkhornSolver(**kwargs)
+
+
+def test_textbook_method_refuses_marginals_it_cannot_honour():
+    cost = torch.rand(6, 4, dtype=torch.float64)
+    a = torch.tensor([0.3, 0.1, 0.1, 0.1, 0.2, 0.2], dtype=torch.float64)
+    with pytest.raises(ValueError, match="uniform marginals"):
+        SinkhornSolver(method="textbook")(cost, a, torch.full((4,), 0.25, dtype=torch.float64))
+
+
+def test_a_solver_that_cannot_reduce_over_processes_is_a_clear_error():
+    from vqlit.wasserstein import ExactOT
+    with pytest.raises(ValueError, match="cannot reduce over processes"):
+        sinkhorn_assign(torch.randn(8, 2), torch.randn(4, 2), solver=ExactOT(), group=object())
 
 
 def reference_assign(z, codebook, epsilon=10.0, iters=5):

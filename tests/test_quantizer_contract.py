@@ -3,12 +3,15 @@
 Every subclass of `vqlit.vq.Quantizer` that the package defines must appear in CASES, so a new
 method is checked as soon as it exists. Method-specific properties stay in each method's file.
 """
+from dataclasses import replace
+
 import pytest
 import torch
 
 import vqlit.optvq
 import vqlit.soft
 import vqlit.wasserstein
+from vqlit.sinkhorn import OPTVQ_SOLVER
 from vqlit.vq import Quantizer, QuantizerOutput, nearest_code
 
 from conftest import all_subclasses
@@ -20,8 +23,12 @@ CASES = {
     "BayesianQuantizer": (vqlit.soft.BayesianQuantizer, {}),
     "WassersteinQuantizer": (vqlit.wasserstein.WassersteinQuantizer, {}),
     "SinkhornQuantizer": (vqlit.optvq.SinkhornQuantizer, {}),
-    "SinkhornQuantizer-log": (vqlit.optvq.SinkhornQuantizer, {"solver": "log"}),
-    "SinkhornQuantizer-textbook": (vqlit.optvq.SinkhornQuantizer, {"solver": "textbook"}),
+    "SinkhornQuantizer-log": (vqlit.optvq.SinkhornQuantizer,
+                              {"solver": replace(OPTVQ_SOLVER, method="log")}),
+    "SinkhornQuantizer-textbook": (vqlit.optvq.SinkhornQuantizer,
+                                   {"solver": replace(OPTVQ_SOLVER, method="textbook")}),
+    "SinkhornQuantizer-exact": (vqlit.optvq.SinkhornQuantizer,
+                                {"solver": vqlit.wasserstein.ExactOT()}),
 }
 PARAMETRIZED = pytest.mark.parametrize("case", list(CASES))
 
@@ -119,7 +126,12 @@ def test_float32_under_bfloat16_autocast_and_float64_kept(case):
 @PARAMETRIZED
 def test_finite_check_can_be_turned_off(case):
     q = make(case, check_finite=False).eval()
-    q(torch.tensor([[float("nan")] + [0.0] * 7]))   # no error: the caller chose speed
+    nan = torch.tensor([[float("nan")] + [0.0] * 7])
+    if case == "SinkhornQuantizer-exact":
+        with pytest.raises(ValueError, match="NaN"):   # an exact LP cannot start from NaN
+            q(nan)
+    else:
+        q(nan)                                       # no error: the caller chose speed
 
 
 @PARAMETRIZED

@@ -41,7 +41,7 @@ def test_fused_codes_equal_the_torch_path_across_scales_shapes_and_outliers(tmp_
     out = interpreted("""
         import torch
         from vqlit.optvq import sinkhorn_assign
-        from vqlit.sinkhorn import normalize_cost, sinkhorn
+        from vqlit.sinkhorn import SinkhornSolver, normalize_cost, sinkhorn
         g = torch.Generator().manual_seed(0)
         cases = ties = 0
         for n, k, d in [(96, 40, 6), (40, 96, 6), (33, 1, 3), (1, 17, 2), (257, 130, 5)]:
@@ -53,8 +53,9 @@ def test_fused_codes_equal_the_torch_path_across_scales_shapes_and_outliers(tmp_
                     z = torch.randn(n, d, generator=g) * scale
                     e = (torch.randn(k, d, generator=g) + 0.3) * scale
                     z[0] += 100 * scale * z.std()                        # an outlier
-                    fused = sinkhorn_assign(z, e, normalize=normalize, backend="triton")
-                    ref = sinkhorn_assign(z, e, normalize=normalize, backend="torch")
+                    solver = SinkhornSolver(iters=5, normalize=normalize, method="scaling")
+                    fused = sinkhorn_assign(z, e, solver=solver, backend="triton")
+                    ref = sinkhorn_assign(z, e, solver=solver, backend="torch")
                     assert fused.dtype == torch.int64 and fused.shape == (n,)
                     assert fused.min() >= 0 and fused.max() < k
                     assert (fused == ref).double().mean() >= 0.95, (n, k, scale, normalize)
@@ -77,11 +78,13 @@ def test_program_counts_and_iterations_do_not_change_the_codes(tmp_path):
     interpreted("""
         import torch
         from vqlit.optvq import sinkhorn_assign
+        from vqlit.sinkhorn import SinkhornSolver
         from vqlit.sinkhorn_triton import fused_assign
         g = torch.Generator().manual_seed(1)
         z, e = torch.randn(70, 4, generator=g), torch.randn(50, 4, generator=g)
         for iters in (1, 2, 7):
-            ref = sinkhorn_assign(z, e, iters=iters, backend="torch")
+            ref = sinkhorn_assign(z, e, solver=SinkhornSolver(iters=iters, normalize=True,
+                                                              method="scaling"), backend="torch")
             for programs in (1, 3, 200):                       # fewer, and more, than row tiles
                 got = fused_assign(z, e, iters=iters, programs=programs)
                 assert (got == ref).double().mean() >= 0.99, (iters, programs)

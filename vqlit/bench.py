@@ -2,12 +2,13 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:635
+# %% book/chapters/a4_experiments.md:646
 """Quantizers timed side by side: one training step each, as ratios measured in the same run."""
 from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 from functools import partial
 from typing import Callable
 
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from vqlit.optvq import SinkhornQuantizer
+from vqlit.sinkhorn import OPTVQ_SOLVER
 from vqlit.soft import BayesianQuantizer
 from vqlit.train import quiet_finite_checks, resolve_device
 from vqlit.vq import EMAVectorQuantizer, Quantizer, VectorQuantizer
@@ -27,7 +29,8 @@ QUANTIZERS: dict[str, Callable[..., Quantizer]] = {    # bench name -> class (or
     "wasserstein-exact": WassersteinQuantizer,
     "sinkhorn": SinkhornQuantizer,
     "sinkhorn-torch": partial(SinkhornQuantizer, backend="torch"),
-    "sinkhorn-textbook": partial(SinkhornQuantizer, solver="textbook"),
+    "sinkhorn-textbook": partial(SinkhornQuantizer,
+                                 solver=replace(OPTVQ_SOLVER, method="textbook")),
 }
 _EXACT_OT_LIMIT = 2**22                           # N * K above which exact OT is not timed
 
@@ -39,7 +42,7 @@ def make_quantizer(name: str, *, num_codes: int, dim: int) -> Quantizer:
     return QUANTIZERS[name](num_codes=num_codes, dim=dim)
 
 
-# %% book/chapters/a4_experiments.md:685
+# %% book/chapters/a4_experiments.md:699
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -79,7 +82,7 @@ def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
     return statistics.median(times), peak
 
 
-# %% book/chapters/a4_experiments.md:734
+# %% book/chapters/a4_experiments.md:748
 def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
           dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
           seed: int = 0) -> list[dict]:
@@ -110,7 +113,7 @@ def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int
     return rows
 
 
-# %% book/chapters/a4_experiments.md:766
+# %% book/chapters/a4_experiments.md:780
 def format_bench(rows: list[dict]) -> str:
     """The rows as an aligned text table."""
     lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'peak MiB':>11}"]

@@ -22,13 +22,14 @@ from vqlit.evaluation import evaluate, perceptual_metrics
 from vqlit.models import residual_autoencoder, small_cnn_autoencoder
 from vqlit.optvq import SinkhornQuantizer
 from vqlit.results import load_result, record_result, results_dir
+from vqlit.sinkhorn import OPTVQ_SOLVER
 from vqlit.train import (TrainConfig, distributed, fit, load_checkpoint, resolve_device,
                          resolve_scale)
 from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
 from vqlit.wasserstein import WassersteinQuantizer
 
 
-# %% book/chapters/a4_experiments.md:114
+# %% book/chapters/a4_experiments.md:115
 @dataclass(frozen=True)
 class Experiment:
     """One paper's protocol for one row of one of its tables."""
@@ -72,7 +73,7 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-# %% book/chapters/a4_experiments.md:170
+# %% book/chapters/a4_experiments.md:174
 _OPTVQ_RECIPE = dict(lr=4.6e-3, optimizer="adamw", eps=1e-7, weight_decay=0.05,
                      schedule="onecycle", grad_clip=1.0)
 VQ_SCALES = {      # Chapter 1's live sizes; full: OptVQ's protocol
@@ -90,6 +91,13 @@ VQWAE_SCALES = {
     "smoke": dict(_WAE_RECIPE, steps=30, batch_size=32, train=1024, test=256, log_every=10),
     "quick": dict(_WAE_RECIPE, steps=1500, batch_size=32, test=2000, log_every=100),
     "full": dict(_WAE_RECIPE, epochs=100, batch_size=32, log_every=500),
+}
+VQWAE_LIVE_SCALES = {   # Chapter 3's live image run and its |C| sweep (sweep_steps), its backbone
+    "smoke": dict(_WAE_RECIPE, steps=20, sweep_steps=5, batch_size=32, train=2048, test=256,
+                  backbone="small CNN"),
+    "quick": dict(_WAE_RECIPE, steps=500, sweep_steps=250, batch_size=32, test=2000,
+                  backbone="small CNN"),
+    "full": dict(_WAE_RECIPE, steps=2000, sweep_steps=1000, batch_size=32, backbone="residual CNN"),
 }
 # The papers' numbers for the rows registered here (labelled as the papers' wherever shown).
 _OPTVQ_BASELINE = {"mnist": {"psnr": 9.02, "usage": 0.0020},
@@ -122,7 +130,7 @@ for _ds in ("mnist", "cifar10"):
         VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:239
+# %% book/chapters/a4_experiments.md:250
 _VQWAE_PAPER = {  # VQ-WAE Table 1 (ICLR text): the VQ-WAE rows
     "mnist": {"ssim": 0.99, "psnr": 35.61, "lpips": 0.01, "rfid": 2.4, "perplexity": 507.7},
     "cifar10": {"ssim": 0.80, "psnr": 25.93, "lpips": 0.23, "rfid": 54.9, "perplexity": 505.0},
@@ -167,12 +175,12 @@ for _ds in ("mnist", "cifar10"):
             VQWAE_SCALES, paper={"perplexity": _VQVAE_SWEEP[_ds][_k]}, source="VQ-WAE Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:290
+# %% book/chapters/a4_experiments.md:301
 _OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
 
 
 def _sinkhorn_quantizer() -> nn.Module:
-    return SinkhornQuantizer(num_codes=1024, dim=8, heads=4, epsilon=10.0, iters=5,
+    return SinkhornQuantizer(num_codes=1024, dim=8, heads=4, solver=OPTVQ_SOLVER,  # eps 10, 5 it.
                              codebook_weight=0.25)
 
 
@@ -183,7 +191,7 @@ for _ds in ("mnist", "cifar10"):
         source="OptVQ Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:314
+# %% book/chapters/a4_experiments.md:325
 SOFT_SCALES = {
     "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
                   log_every=1),
@@ -231,7 +239,7 @@ for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128")
         evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
 
 
-# %% book/chapters/a4_experiments.md:377
+# %% book/chapters/a4_experiments.md:388
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True, data: ImageData | None = None) -> ImageData:
     """The experiment's data set (or `dataset`, or the loaded `data`), subset for `scale`."""
@@ -249,7 +257,7 @@ def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = No
     return data.subset(recipe.get("train"), recipe.get("test"))
 
 
-# %% book/chapters/a4_experiments.md:409
+# %% book/chapters/a4_experiments.md:420
 def _run_info(directory: Path) -> dict:
     path = Path(directory) / "run.json"
     if not path.is_file():
@@ -289,7 +297,7 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
     return model, data, result, config
 
 
-# %% book/chapters/a4_experiments.md:462
+# %% book/chapters/a4_experiments.md:473
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the whole test set of `data`."""
     if experiment.metrics is not None:
@@ -313,7 +321,7 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
             "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
-# %% book/chapters/a4_experiments.md:490
+# %% book/chapters/a4_experiments.md:501
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
               dataset: str | None = None, progress: bool = True) -> Path:
@@ -334,7 +342,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
                       wall_time=time.perf_counter() - began, out=out)
 
 
-# %% book/chapters/a4_experiments.md:515
+# %% book/chapters/a4_experiments.md:526
 def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig, metrics: dict,
                *, scale: str, device, wall_time: float, out: str | Path | None = None) -> Path:
     """Record a trained run of experiment NAME in out/ (default: book/results/); its path."""
@@ -358,7 +366,7 @@ def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig
         wall_time=wall_time, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:544
+# %% book/chapters/a4_experiments.md:555
 _FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}"}
 
 
@@ -399,4 +407,4 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'SOFT_SCALES', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'reproduce', 'record_run', 'results_table']
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'reproduce', 'record_run', 'results_table']

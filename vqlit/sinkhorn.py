@@ -7,11 +7,14 @@
 (the textbook loop, the fast stabilized scaling form, the log domain), optionally distributed."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
+
+METHODS = ("scaling", "log", "textbook")   # the forms of SinkhornSolver, below
 
 
 def group_reduce(x: Tensor, op: str, group) -> Tensor:
@@ -52,7 +55,7 @@ def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
     return q
 
 
-# %% book/chapters/04_optvq.md:305
+# %% book/chapters/04_optvq.md:308
 class ScaledPlan(NamedTuple):
     """A Sinkhorn plan in factored form, Eq. (gibbs): P = diag(u) kernel diag(v)."""
 
@@ -112,7 +115,7 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
     return ScaledPlan(kernel, u, v)
 
 
-# %% book/chapters/04_optvq.md:488
+# %% book/chapters/04_optvq.md:491
 def center_(cost: Tensor, *, group=None) -> Tensor:
     """Eq. (normalize), first part, in place: cost -= its mean; returns its standard deviation.
 
@@ -133,7 +136,7 @@ def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
     return centred.sub_(group_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
 
 
-# %% book/chapters/04_optvq.md:665
+# %% book/chapters/04_optvq.md:668
 def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped."""
     top = group_reduce(x.amax(dim, keepdim=True), "max", group)                     # largest term
@@ -142,7 +145,7 @@ def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     return (top + total.log()).squeeze(dim)
 
 
-# %% book/chapters/04_optvq.md:704
+# %% book/chapters/04_optvq.md:707
 def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
                  epsilon: float | Tensor = 10.0, iters: int = 5,
                  group=None) -> tuple[Tensor, Tensor]:
@@ -168,55 +171,81 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     return alpha, beta
 
 
-# %% book/chapters/04_optvq.md:754
+# %% book/chapters/04_optvq.md:761
+@dataclass(frozen=True, kw_only=True)
 class SinkhornSolver:
-    """A transport solver `solver(cost, a, b) -> plan` for quantizers with a pluggable solver.
+    """Chapter 3's transport solver protocol: `solver(cost, a, b) -> plan`, argmax_, potentials.
 
-    cost (..., N, K), a (..., N), b (..., K) non-negative marginals summing to 1. The plan has
-    cost's shape and device, is detached, is float64 for float64 costs and float32 otherwise, and
-    after convergence has row sums a and column sums b. Leading dimensions are independent problems.
+    cost (..., N, K), a (..., N), b (..., K) marginals summing to 1; leading dimensions are
+    independent problems. The plan is detached, float64 for float64 costs and float32 otherwise.
+    method "scaling": Eqs. (stabilized), (sinkhorn-updates) in one buffer; "log": potentials, safe
+    at any scale; "textbook": OptVQ's official loop (uniform marginals only).
     """
 
-    def __init__(self, *, epsilon: float = 10.0,   # multiplies the (normalized) cost; POT's 1/reg
-                 iters: int = 100,                 # Sinkhorn iterations, Eq. (sinkhorn-updates)
-                 normalize: bool = False,          # OptVQ's Eq. (normalize) per problem
-                 log_domain: bool = True,          # potentials (safe for any scale) or scalings
-                 group=None):                      # process group whose rows are reduced over
-        self.epsilon, self.iters, self.normalize = epsilon, iters, normalize
-        self.log_domain, self.group = log_domain, group
+    epsilon: float = 10.0       # multiplies the (normalized) cost; POT's 1/reg
+    iters: int = 100            # Sinkhorn iterations, Eq. (sinkhorn-updates)
+    normalize: bool = False     # OptVQ's Eq. (normalize) per problem
+    method: str = "log"         # one of METHODS
+    group: object = field(default=None, repr=False)   # process group whose rows are reduced over
 
-    def _prepare(self, cost: Tensor, a: Tensor, b: Tensor):
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.iters < 1:
+            raise ValueError(f"iters must be at least 1, got {self.iters}")
+        if not self.epsilon > 0:
+            raise ValueError(f"epsilon must be positive (it multiplies the cost), "
+                             f"got {self.epsilon}")
+
+    def _prepare(self, cost: Tensor, a: Tensor, b: Tensor, *, inplace: bool):
         dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32
-        c = cost.detach().to(dtype, copy=True)                               # (..., N, K)
-        eps = _scalar(self.epsilon, c)
+        c = cost.detach().to(dtype, copy=not inplace)                        # (..., N, K)
+        a, b, eps = a.detach().to(dtype), b.detach().to(dtype), _scalar(self.epsilon, c)
+        if self.method == "textbook":
+            if not (torch.all(a == a.flatten()[0]) and torch.all(b == b.flatten()[0])):
+                raise ValueError("method='textbook' is OptVQ's loop for uniform marginals; use "
+                                 "method='scaling' or 'log' for other marginals")
+            return (normalize_cost(c) if self.normalize else c), a, b, eps   # per process
         if self.normalize:                                                   # Eq. (normalize)
-            eps = eps / (center_(c.clone(), group=self.group) + 1e-6)        # (..., 1, 1)
-        return c, a.detach().to(dtype), b.detach().to(dtype), eps
+            eps = eps / (center_(c if inplace else c.clone(), group=self.group) + 1e-6)
+        return c, a, b, eps
+
+    def __call__(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        return self._solve(cost, a, b, dense=True)
+
+    def argmax_(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        """The largest entry of each row of the plan, (..., N) int64; may overwrite cost."""
+        return self._solve(cost, a, b, dense=False)
 
     @torch.no_grad()
-    def __call__(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    def _solve(self, cost: Tensor, a: Tensor, b: Tensor, *, dense: bool) -> Tensor:
         with torch.autocast(cost.device.type, enabled=False):
-            c, a, b, eps = self._prepare(cost, a, b)
-            if self.log_domain:
-                alpha, beta = sinkhorn_log(c, a, b, epsilon=eps, iters=self.iters, group=self.group)
-                return torch.exp(c.mul_(-eps).add_(alpha[..., :, None]).add_(beta[..., None, :]))
-            plan = sinkhorn(c, a, b, epsilon=eps, iters=self.iters, group=self.group, inplace=True)
-            return plan.dense()
+            c, a, b, eps = self._prepare(cost, a, b, inplace=not dense)
+            kw = dict(epsilon=eps, iters=self.iters, group=self.group)
+            if self.method == "textbook":
+                plan = sinkhorn_textbook(c, **kw)                              # (..., N, K)
+                return plan if dense else plan.argmax(-1)
+            if self.method == "log":
+                alpha, beta = sinkhorn_log(c, a, b, **kw)                      # (..., N), (..., K)
+                if not dense:                                                  # alpha_i: irrelevant
+                    return c.mul_(-eps).add_(beta[..., None, :]).argmax(-1)
+                return c.mul_(-eps).add_(alpha[..., :, None]).add_(beta[..., None, :]).exp_()
+            plan = sinkhorn(c, a, b, **kw, inplace=True)                       # in c's buffer
+            return plan.dense() if dense else plan.argmax_()
 
     @torch.no_grad()
     def potentials(self, cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The plan and the dual potentials f (..., N), g (..., K) in the cost's units, Eq. (gibbs):
         P = exp(eps (f_i + g_k - C_ik)), with eps the (normalized) temperature. Log domain."""
         with torch.autocast(cost.device.type, enabled=False):
-            c, a, b, eps = self._prepare(cost, a, b)
+            c, a, b, eps = self._prepare(cost, a, b, inplace=False)
             alpha, beta = sinkhorn_log(c, a, b, epsilon=eps, iters=self.iters, group=self.group)
             plan = torch.exp(alpha[..., :, None] + beta[..., None, :] - eps * c)   # (..., N, K)
             scale = eps.reshape(eps.shape[:-1]) if eps.ndim else eps                # (..., 1)
             return plan, alpha / scale, beta / scale
 
-    def __repr__(self) -> str:
-        return (f"SinkhornSolver(epsilon={self.epsilon}, iters={self.iters}, "
-                f"normalize={self.normalize}, log_domain={self.log_domain})")
+
+OPTVQ_SOLVER = SinkhornSolver(epsilon=10.0, iters=5, normalize=True, method="scaling")  # OptVQ's
 
 
-__all__ = ['group_reduce', 'total_rows', 'sinkhorn_textbook', 'ScaledPlan', 'uniform_marginals', 'sinkhorn', 'center_', 'normalize_cost', 'sinkhorn_log', 'SinkhornSolver']
+__all__ = ['METHODS', 'group_reduce', 'total_rows', 'sinkhorn_textbook', 'ScaledPlan', 'uniform_marginals', 'sinkhorn', 'center_', 'normalize_cost', 'sinkhorn_log', 'SinkhornSolver', 'OPTVQ_SOLVER']

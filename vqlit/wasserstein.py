@@ -2,15 +2,15 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/03_vq_wae.md:167
+# %% book/chapters/03_vq_wae.md:163
 """Optimal transport as a quantizer loss (VQ-WAE): an exact solver, the transport cost with its
 (sub)gradients, and the Wasserstein quantizer, whose solver is a parameter."""
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -19,10 +19,19 @@ from torch import Tensor, nn
 
 from vqlit.vq import Assignment, Quantizer, init_codebook, nearest_code, squared_distances
 
-Solver = Callable[[Tensor, Tensor, Tensor], Tensor]    # solver(cost, a, b) -> plan
 
 
-# %% book/chapters/03_vq_wae.md:188
+class Solver(Protocol):
+    """A transport solver: `solver(cost, a, b) -> plan` (..., N, K), with no autograd history.
+
+    Optional: `potentials(cost, a, b) -> (plan, f, g)`, Eq. (ot-dual); `argmax_(cost, a, b)`, the
+    largest entry of each row of the plan, (..., N), allowed to overwrite cost.
+    """
+
+    def __call__(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor: ...
+
+
+# %% book/chapters/03_vq_wae.md:193
 def _broadcast_marginals(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Check the shapes of an OT problem; a, b broadcast to (..., N) and (..., K)."""
     if not isinstance(cost, Tensor) or not cost.is_floating_point() or cost.ndim < 2:
@@ -92,7 +101,7 @@ class ExactOT:
         return f"ExactOT(max_iter={self.max_iter}, threads={self.threads})"
 
 
-# %% book/chapters/03_vq_wae.md:587
+# %% book/chapters/03_vq_wae.md:592
 def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
                    solver: Solver | None = None) -> tuple[Tensor, Tensor]:
     """W = <P*, C> per problem, Eq. (ot-lp), and the plan P*: (..., N, K) -> (...), (..., N, K).
@@ -118,7 +127,7 @@ def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
     return value, plan
 
 
-# %% book/chapters/03_vq_wae.md:731
+# %% book/chapters/03_vq_wae.md:736
 def home_logits(positions: int, num_codes: int) -> Tensor:
     """Initial logits of learned codeword weights: (S, K), 1 on the floor(K/S) home codewords of
     each position (the official code's 8 for K=512, S=64), 0 elsewhere."""
@@ -129,7 +138,7 @@ def home_logits(positions: int, num_codes: int) -> Tensor:
     return logits
 
 
-# %% book/chapters/03_vq_wae.md:751
+# %% book/chapters/03_vq_wae.md:756
 class WassersteinQuantizer(Quantizer):
     """VQ-WAE's quantizer: nearest codeword forward, straight-through backward, and the loss of
     Eq. (wae-code), lambda * the Wasserstein distance between the batch's latents and the codeword
