@@ -37,6 +37,7 @@ def total_rows(cost: Tensor, group) -> Tensor:
     return group_reduce(_scalar(float(cost.shape[-2]), cost), "sum", group)
 
 
+# %% book/chapters/04_optvq.md:298
 def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                       guard: float = 1e-8, group=None) -> Tensor:
     """OptVQ's loop on the matrix, Eq. (sinkhorn-updates): (..., N, K) -> plan (..., N, K).
@@ -55,7 +56,7 @@ def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
     return q
 
 
-# %% book/chapters/04_optvq.md:308
+# %% book/chapters/04_optvq.md:340
 class ScaledPlan(NamedTuple):
     """A Sinkhorn plan in factored form, Eq. (gibbs): P = diag(u) kernel diag(v)."""
 
@@ -72,6 +73,7 @@ class ScaledPlan(NamedTuple):
         return self.kernel.mul_(self.v[..., None, :]).argmax(-1)            # u_i > 0: irrelevant
 
 
+# %% book/chapters/04_optvq.md:376
 def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
     """a = 1/N over all rows of all processes, b = 1/K: (..., N) and (..., K)."""
     n, k = total_rows(cost, group), cost.shape[-1]
@@ -80,6 +82,7 @@ def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
     return a, b
 
 
+# %% book/chapters/04_optvq.md:396
 def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
              epsilon: float | Tensor = 10.0, iters: int = 5, group=None,
              inplace: bool = False) -> ScaledPlan:
@@ -115,7 +118,7 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
     return ScaledPlan(kernel, u, v)
 
 
-# %% book/chapters/04_optvq.md:491
+# %% book/chapters/04_optvq.md:555
 def center_(cost: Tensor, *, group=None) -> Tensor:
     """Eq. (normalize), first part, in place: cost -= its mean; returns its standard deviation.
 
@@ -136,7 +139,7 @@ def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
     return centred.sub_(group_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
 
 
-# %% book/chapters/04_optvq.md:668
+# %% book/chapters/04_optvq.md:732
 def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped."""
     top = group_reduce(x.amax(dim, keepdim=True), "max", group)                     # largest term
@@ -145,7 +148,7 @@ def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     return (top + total.log()).squeeze(dim)
 
 
-# %% book/chapters/04_optvq.md:707
+# %% book/chapters/04_optvq.md:771
 def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
                  epsilon: float | Tensor = 10.0, iters: int = 5,
                  group=None) -> tuple[Tensor, Tensor]:
@@ -171,7 +174,7 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     return alpha, beta
 
 
-# %% book/chapters/04_optvq.md:761
+# %% book/chapters/04_optvq.md:825
 @dataclass(frozen=True, kw_only=True)
 class SinkhornSolver:
     """Chapter 3's transport solver protocol: `solver(cost, a, b) -> plan`, argmax_, potentials.
