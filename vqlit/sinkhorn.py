@@ -177,7 +177,7 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
 # %% book/chapters/04_optvq.md:825
 @dataclass(frozen=True, kw_only=True)
 class SinkhornSolver:
-    """Chapter 3's transport solver protocol: `solver(cost, a, b) -> plan`, argmax_, potentials.
+    """Chapter 3's transport solver protocol: `solver(cost, a, b) -> plan`, ``argmax_``, potentials.
 
     cost (..., N, K), a (..., N), b (..., K) marginals summing to 1; leading dimensions are
     independent problems. The plan is detached, float64 for float64 costs and float32 otherwise.
