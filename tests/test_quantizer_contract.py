@@ -20,6 +20,9 @@ from conftest import all_subclasses
 CASES = {
     "VectorQuantizer": (vqlit.vq.VectorQuantizer, {}),
     "EMAVectorQuantizer": (vqlit.vq.EMAVectorQuantizer, {}),
+    "VectorQuantizer-kmeans": (vqlit.vq.VectorQuantizer, {"kmeans_init": True}),
+    "EMAVectorQuantizer-fixes": (vqlit.vq.EMAVectorQuantizer,
+                                 {"kmeans_init": True, "dead_code_threshold": 1.0}),
     "BayesianQuantizer": (vqlit.soft.BayesianQuantizer, {}),
     "WassersteinQuantizer": (vqlit.wasserstein.WassersteinQuantizer, {}),
     "SinkhornQuantizer": (vqlit.optvq.SinkhornQuantizer, {}),
@@ -50,6 +53,8 @@ def test_every_quantizer_class_is_covered():
 def test_shapes_values_gradients_and_stats(case, heads, lead):
     q = make(case, heads=heads)
     z = torch.randn(*lead, 8, requires_grad=True)
+    if q.kmeans_init:                               # the first batch sets the codes: not this one
+        q(torch.randn(*lead, 8))
     codebook = q.codebook.detach().clone()          # EMA moves its codes during the forward pass
     out = q(z)
     assert isinstance(out, QuantizerOutput)

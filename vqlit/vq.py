@@ -118,7 +118,7 @@ class Assignment(NamedTuple):
     loss: Tensor                   # (): the method's training loss
 
 
-# %% book/chapters/01_vq_preliminaries.md:605
+# %% book/chapters/01_vq_preliminaries.md:606
 class Quantizer(nn.Module):
     """The skeleton of every vqlit quantizer: K codes of dimension dim / heads, shared by the heads.
 
@@ -128,14 +128,17 @@ class Quantizer(nn.Module):
 
     codebook: Tensor
 
-    def __init__(self, *, num_codes: int, dim: int, heads: int = 1, check_finite: bool = True):
+    def __init__(self, *, num_codes: int, dim: int, heads: int = 1, check_finite: bool = True,
+                 kmeans_init: bool = False):
         super().__init__()
         if num_codes < 1 or dim < 1:
             raise ValueError(f"num_codes and dim must be positive, got {num_codes} and {dim}")
         if heads < 1 or dim % heads:
             raise ValueError(f"heads must divide dim, got dim={dim} and heads={heads}")
         self.num_codes, self.dim, self.heads = num_codes, dim, heads
-        self.code_dim, self.check_finite = dim // heads, check_finite
+        self.code_dim, self.check_finite, self.kmeans_init = dim // heads, check_finite, kmeans_init
+        if kmeans_init:                          # saved with the model: a resumed run keeps it
+            self.register_buffer("initialized", torch.tensor(False))
 
     def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size,
                **inputs) -> Assignment:
@@ -148,6 +151,8 @@ class Quantizer(nn.Module):
         check_features(z, self.dim, finite=self.check_finite)
         with torch.autocast(z.device.type, enabled=False):
             flat = z.reshape(-1, self.code_dim).to(compute_dtype(z))               # (N H, d/H)
+            if self.kmeans_init and self.training and not self.initialized:
+                kmeans_init_(self, flat.detach())                                  # first batch
             codebook = self.codebook.to(flat.dtype)                                # (K, d/H)
             codes, indices, loss = self.assign(flat, codebook, z.shape[:-1], **inputs)
             quantized = straight_through(flat, codes)                              # Eq. (ste)
@@ -161,10 +166,11 @@ class Quantizer(nn.Module):
         return codes.flatten(-2) if self.heads > 1 else codes
 
     def extra_repr(self) -> str:
-        return f"num_codes={self.num_codes}, dim={self.dim}, heads={self.heads}"
+        kmeans = ", kmeans_init=True" if self.kmeans_init else ""
+        return f"num_codes={self.num_codes}, dim={self.dim}, heads={self.heads}{kmeans}"
 
 
-# %% book/chapters/01_vq_preliminaries.md:698
+# %% book/chapters/01_vq_preliminaries.md:705
 INITS = ("normal", "uniform", "unit_scaling")
 
 
@@ -183,7 +189,7 @@ def init_codebook(num_codes: int, dim: int, init: str = "normal", *,
     raise ValueError(f"init must be one of {INITS}, got {init!r}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:735
+# %% book/chapters/01_vq_preliminaries.md:742
 class VectorQuantizer(Quantizer):
     """VQ-VAE's quantizer: the nearest code, Eq. (vq-nearest), trained by Eq. (vqvae-loss)."""
 
@@ -191,8 +197,10 @@ class VectorQuantizer(Quantizer):
                  codebook_weight: float = 1.0,     # the codebook term of Eq. (vqvae-loss)
                  commitment_weight: float = 0.25,  # beta, the commitment term (VQ-VAE: 0.25)
                  init: str = "normal",             # one of INITS
+                 kmeans_init: bool = False,        # the first batch's k-means sets the codebook
                  check_finite: bool = True):       # reject NaN / inf inputs (one host sync)
-        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite)
+        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite,
+                         kmeans_init=kmeans_init)
         self.codebook_weight, self.commitment_weight = codebook_weight, commitment_weight
         self.codebook = nn.Parameter(init_codebook(num_codes, self.code_dim, init))  # (K, d/H)
 
@@ -207,7 +215,7 @@ class VectorQuantizer(Quantizer):
                 f"commitment_weight={self.commitment_weight}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:840
+# %% book/chapters/01_vq_preliminaries.md:849
 class EMAVectorQuantizer(Quantizer):
     """Nearest-code quantizer whose codebook follows EMA k-means, Eqs. (ema-update), (ema-laplace).
 
@@ -220,11 +228,17 @@ class EMAVectorQuantizer(Quantizer):
                  decay: float = 0.99,              # gamma in Eq. (ema-update)
                  eps: float = 1e-5,                # Laplace smoothing, Eq. (ema-laplace)
                  init: str = "normal",             # one of INITS
+                 kmeans_init: bool = False,        # the first batch's k-means sets the codebook
+                 dead_code_threshold: float = 0.0,  # Eq. (dead-code); 0: never reset
                  check_finite: bool = True):
-        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite)
+        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite,
+                         kmeans_init=kmeans_init)
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
+        if dead_code_threshold < 0:
+            raise ValueError(f"dead_code_threshold must be >= 0, got {dead_code_threshold}")
         self.commitment_weight, self.decay, self.eps = commitment_weight, decay, eps
+        self.dead_code_threshold = dead_code_threshold
         d = self.code_dim
         self.register_buffer("codebook", init_codebook(num_codes, d, init))        # (K, d)
         self.register_buffer("ema_counts", torch.zeros(num_codes))                 # (K,)   N
@@ -251,6 +265,8 @@ class EMAVectorQuantizer(Quantizer):
         # ^ Eq. (ema-laplace)
         updated = sums / smoothed[:, None]                                         # (K, d)
         self.codebook.copy_(torch.where((counts > 0)[:, None], updated, self.codebook))
+        if self.dead_code_threshold > 0:                                    # the end of the chapter
+            replace_dead_codes_(self, z, counts, debias)
 
     def _apply(self, fn, recurse=True):
         """Keep the codebook and the EMA statistics in float32 under .half() or .to(bfloat16)."""
@@ -272,7 +288,68 @@ class EMAVectorQuantizer(Quantizer):
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, commitment_weight={self.commitment_weight}, "
-                f"decay={self.decay}, eps={self.eps}")
+                f"decay={self.decay}, eps={self.eps}, "
+                f"dead_code_threshold={self.dead_code_threshold}")
 
 
-__all__ = ['compute_dtype', 'squared_distances', 'nearest_code', 'straight_through', 'vq_loss', 'QuantizerOutput', 'check_features', 'Assignment', 'Quantizer', 'INITS', 'init_codebook', 'VectorQuantizer', 'EMAVectorQuantizer']
+# %% book/chapters/01_vq_preliminaries.md:1319
+def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = None) -> Tensor:
+    """num rows of z (N, d): distinct rows if N >= num, else drawn with replacement."""
+    n = z.shape[0]
+    rows = (torch.randperm(n, generator=generator)[:num] if n >= num
+            else torch.randint(n, (num,), generator=generator))                # (num,) on the CPU
+    return z[rows.to(z.device)]                                                 # (num, d)
+
+
+# %% book/chapters/01_vq_preliminaries.md:1339
+@torch.no_grad()
+def kmeans_centres(z: Tensor, num_codes: int, *, iters: int = 10,
+                   generator: torch.Generator | None = None) -> Tensor:
+    """Lloyd's k-means, Eqs. (vq-nearest), (kmeans-step), from num_codes features of z (N, d)
+    drawn by sample_vectors: -> centres (K, d)."""
+    if iters < 0:
+        raise ValueError(f"iters must be >= 0, got {iters}")
+    z = z.to(compute_dtype(z))
+    means = sample_vectors(z, num_codes, generator=generator).clone()          # (K, d)
+    for _ in range(iters):
+        nearest = nearest_code(z, means)                                       # (N,)
+        counts = torch.bincount(nearest, minlength=num_codes).to(z.dtype)      # (K,)
+        sums = torch.zeros_like(means).index_add_(0, nearest, z)               # (K, d)
+        means = torch.where((counts > 0)[:, None], sums / counts.clamp_min(1)[:, None],
+                            means)                                     # Eq. (kmeans-step)
+    return means
+
+
+# %% book/chapters/01_vq_preliminaries.md:1387
+@torch.no_grad()
+def kmeans_init_(quantizer: Quantizer, flat: Tensor, *, iters: int = 10) -> None:
+    """Set quantizer's codebook to the k-means centres of flat (N H, d/H), kmeans_centres; under
+    torch.distributed, every process takes process 0's."""
+    means = kmeans_centres(flat, quantizer.num_codes, iters=iters)             # (K, d/H)
+    if dist.is_available() and dist.is_initialized():
+        dist.broadcast(means, src=0)                                           # one codebook
+    quantizer.codebook.copy_(means)
+    quantizer.initialized.fill_(True)
+
+
+# %% book/chapters/01_vq_preliminaries.md:1431
+@torch.no_grad()
+def replace_dead_codes_(quantizer: EMAVectorQuantizer, z: Tensor, counts: Tensor,
+                        debias: Tensor) -> int:
+    """Eq. (dead-code) for the debiased counts (K,) and the batch z (N, d); returns how many codes
+    were moved. The same codes and features on every process (process 0's features)."""
+    dead = counts < quantizer.dead_code_threshold                              # (K,)
+    moved = int(dead.sum())
+    if moved == 0:
+        return 0
+    fresh = sample_vectors(z, moved).to(quantizer.codebook.dtype)              # (moved, d)
+    if dist.is_available() and dist.is_initialized():
+        dist.broadcast(fresh, src=0)                                           # process 0's
+    theta = quantizer.dead_code_threshold * debias                             # before debiasing
+    quantizer.codebook[dead] = fresh
+    quantizer.ema_counts[dead] = theta
+    quantizer.ema_sums[dead] = fresh * theta
+    return moved
+
+
+__all__ = ['compute_dtype', 'squared_distances', 'nearest_code', 'straight_through', 'vq_loss', 'QuantizerOutput', 'check_features', 'Assignment', 'Quantizer', 'INITS', 'init_codebook', 'VectorQuantizer', 'EMAVectorQuantizer', 'sample_vectors', 'kmeans_centres', 'kmeans_init_', 'replace_dead_codes_']
