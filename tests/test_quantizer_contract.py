@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+import vqlit.fsq
 import vqlit.optvq
 import vqlit.soft
 import vqlit.wasserstein
@@ -32,13 +33,18 @@ CASES = {
                                    {"solver": replace(OPTVQ_SOLVER, method="textbook")}),
     "SinkhornQuantizer-exact": (vqlit.optvq.SinkhornQuantizer,
                                 {"solver": vqlit.wasserstein.ExactOT()}),
+    "FSQuantizer": (vqlit.fsq.FSQuantizer, {}),
 }
+CODEBOOK_FREE = {"FSQuantizer"}   # no num_codes or init to choose: the levels fix the grid
 PARAMETRIZED = pytest.mark.parametrize("case", list(CASES))
 
 
 def make(case, **kwargs):
     cls, extra = CASES[case]
     torch.manual_seed(0)
+    if case in CODEBOOK_FREE:                       # dim 8 from levels (3, 2) per 2 coordinates
+        heads = kwargs.pop("heads", 1)
+        return cls(levels=(3, 2) * (4 // heads), heads=heads, **extra, **kwargs)
     return cls(**{"num_codes": 32, "dim": 8, **extra, **kwargs})
 
 
@@ -61,17 +67,21 @@ def test_shapes_values_gradients_and_stats(case, heads, lead):
     assert out.quantized.shape == z.shape and out.quantized.dtype == z.dtype
     assert out.indices.shape == lead + ((heads,) if heads > 1 else ())
     assert out.indices.dtype == torch.int64
-    assert 0 <= int(out.indices.min()) and int(out.indices.max()) < 32
+    assert 0 <= int(out.indices.min()) and int(out.indices.max()) < q.num_codes
     assert out.loss.ndim == 0 and torch.isfinite(out.loss) and torch.isfinite(out.quantized).all()
     assert set(out.stats) == {"usage", "perplexity"}
-    assert 0 < float(out.stats["usage"]) <= 1 and 1 <= float(out.stats["perplexity"]) <= 32
+    assert 0 < float(out.stats["usage"]) <= 1 and 1 <= float(out.stats["perplexity"]) <= q.num_codes
     if case != "BayesianQuantizer":                 # the soft output is a mean, not one code
         chosen = codebook[out.indices]
         assert torch.equal(out.quantized, chosen.flatten(-2) if heads > 1 else chosen)
     upstream = torch.randn_like(z)
     (grad,) = torch.autograd.grad((out.quantized * upstream).sum(), z, retain_graph=True)
-    assert torch.equal(grad, upstream)              # Eq. (ste): the gradient passes unchanged
-    out.loss.backward()                             # the loss has a graph (or is a constant)
+    if case in CODEBOOK_FREE:                       # through FSQ's increasing bound, Eq. (fsq)
+        assert torch.isfinite(grad).all() and (grad * upstream >= 0).all()
+    else:
+        assert torch.equal(grad, upstream)          # Eq. (ste): the gradient passes unchanged
+    if out.loss.requires_grad:                      # a graph, or a constant (FSQ: no loss)
+        out.loss.backward()
 
 
 @PARAMETRIZED
@@ -99,6 +109,10 @@ def test_non_tensor_input_is_a_type_error(case):
 @PARAMETRIZED
 def test_constructor_is_keyword_only_and_checked(case):
     cls, extra = CASES[case]
+    if case in CODEBOOK_FREE:
+        with pytest.raises(ValueError, match="levels"):
+            cls(levels=(4, 1))
+        return
     with pytest.raises(TypeError):
         cls(16, 4)
     for bad, message in (({"num_codes": 0}, "positive"), ({"dim": 0}, "positive"),
@@ -110,6 +124,8 @@ def test_constructor_is_keyword_only_and_checked(case):
 @PARAMETRIZED
 @pytest.mark.parametrize("init", ["normal", "uniform", "unit_scaling"])
 def test_shared_init_options(case, init):
+    if case in CODEBOOK_FREE:
+        pytest.skip("a fixed grid: no init to choose")
     q = make(case, init=init, num_codes=64, dim=16)
     bound = {"uniform": 1 / 64, "unit_scaling": (3 / 16) ** 0.5}.get(init)
     if bound is not None:

@@ -109,16 +109,17 @@ def check_features(z: Tensor, dim: int, *, finite: bool = True) -> None:
                          "check the encoder's output and the learning rate")
 
 
-# %% book/chapters/01_vq_preliminaries.md:590
+# %% book/chapters/01_vq_preliminaries.md:592
 class Assignment(NamedTuple):
     """What a method's `Quantizer.assign` returns for the flattened vectors of a batch."""
 
     codes: Tensor                  # (N H, d/H): the decoder's input forward, before Eq. (ste)
     indices: Tensor                # (N H,) int64: the code chosen for each vector
     loss: Tensor                   # (): the method's training loss
+    surrogate: Tensor | None = None  # (N H, d/H) whose gradient the output takes; None: the input
 
 
-# %% book/chapters/01_vq_preliminaries.md:606
+# %% book/chapters/01_vq_preliminaries.md:609
 class Quantizer(nn.Module):
     """The skeleton of every vqlit quantizer: K codes of dimension dim / heads, shared by the heads.
 
@@ -154,8 +155,8 @@ class Quantizer(nn.Module):
             if self.kmeans_init and self.training and not self.initialized:
                 kmeans_init_(self, flat.detach())                                  # first batch
             codebook = self.codebook.to(flat.dtype)                                # (K, d/H)
-            codes, indices, loss = self.assign(flat, codebook, z.shape[:-1], **inputs)
-            quantized = straight_through(flat, codes)                              # Eq. (ste)
+            codes, indices, loss, surrogate = self.assign(flat, codebook, z.shape[:-1], **inputs)
+            quantized = straight_through(flat if surrogate is None else surrogate, codes)  # (ste)
         shape = z.shape[:-1] + ((self.heads,) if self.heads > 1 else ())           # (..., [H])
         return QuantizerOutput(quantized.view(z.shape).to(z.dtype), indices.view(shape), loss,
                                codebook_stats(indices, self.num_codes))
@@ -170,7 +171,7 @@ class Quantizer(nn.Module):
         return f"num_codes={self.num_codes}, dim={self.dim}, heads={self.heads}{kmeans}"
 
 
-# %% book/chapters/01_vq_preliminaries.md:705
+# %% book/chapters/01_vq_preliminaries.md:708
 INITS = ("normal", "uniform", "unit_scaling")
 
 
@@ -189,7 +190,7 @@ def init_codebook(num_codes: int, dim: int, init: str = "normal", *,
     raise ValueError(f"init must be one of {INITS}, got {init!r}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:742
+# %% book/chapters/01_vq_preliminaries.md:745
 class VectorQuantizer(Quantizer):
     """VQ-VAE's quantizer: the nearest code, Eq. (vq-nearest), trained by Eq. (vqvae-loss)."""
 
@@ -215,7 +216,7 @@ class VectorQuantizer(Quantizer):
                 f"commitment_weight={self.commitment_weight}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:849
+# %% book/chapters/01_vq_preliminaries.md:852
 class EMAVectorQuantizer(Quantizer):
     """Nearest-code quantizer whose codebook follows EMA k-means, Eqs. (ema-update), (ema-laplace).
 
@@ -292,7 +293,7 @@ class EMAVectorQuantizer(Quantizer):
                 f"dead_code_threshold={self.dead_code_threshold}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:1319
+# %% book/chapters/01_vq_preliminaries.md:1322
 def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = None) -> Tensor:
     """num rows of z (N, d): distinct rows if N >= num, else drawn with replacement."""
     n = z.shape[0]
@@ -301,7 +302,7 @@ def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = N
     return z[rows.to(z.device)]                                                 # (num, d)
 
 
-# %% book/chapters/01_vq_preliminaries.md:1339
+# %% book/chapters/01_vq_preliminaries.md:1342
 @torch.no_grad()
 def kmeans_centres(z: Tensor, num_codes: int, *, iters: int = 10,
                    generator: torch.Generator | None = None) -> Tensor:
@@ -320,7 +321,7 @@ def kmeans_centres(z: Tensor, num_codes: int, *, iters: int = 10,
     return means
 
 
-# %% book/chapters/01_vq_preliminaries.md:1387
+# %% book/chapters/01_vq_preliminaries.md:1390
 @torch.no_grad()
 def kmeans_init_(quantizer: Quantizer, flat: Tensor, *, iters: int = 10) -> None:
     """Set quantizer's codebook to the k-means centres of flat (N H, d/H), kmeans_centres; under
@@ -332,7 +333,7 @@ def kmeans_init_(quantizer: Quantizer, flat: Tensor, *, iters: int = 10) -> None
     quantizer.initialized.fill_(True)
 
 
-# %% book/chapters/01_vq_preliminaries.md:1431
+# %% book/chapters/01_vq_preliminaries.md:1434
 @torch.no_grad()
 def replace_dead_codes_(quantizer: EMAVectorQuantizer, z: Tensor, counts: Tensor,
                         debias: Tensor) -> int:

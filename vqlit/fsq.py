@@ -1,0 +1,54 @@
+# This file is generated from book/chapters/01_vq_preliminaries.md by tools/export.py. Do not edit it:
+# edit the chapter, then run `python tools/export.py`.
+
+
+# %% book/chapters/01_vq_preliminaries.md:1514
+"""Finite scalar quantization (FSQ): a fixed grid of levels per coordinate, Eq. (fsq)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from vqlit.vq import Assignment, Quantizer
+
+
+class FSQuantizer(Quantizer):
+    """FSQ, Eq. (fsq): each coordinate of a head bounded and rounded to its levels; no loss.
+
+    dim = heads * len(levels); the implicit codebook (prod(levels), len(levels)) is a buffer.
+    """
+
+    def __init__(self, *, levels: tuple[int, ...] = (8, 5, 5, 5), heads: int = 1,
+                 check_finite: bool = True):
+        levels = tuple(int(n) for n in levels)
+        if not levels or min(levels) < 2:
+            raise ValueError(f"levels must be integers >= 2, one per coordinate, got {levels}")
+        super().__init__(num_codes=math.prod(levels), dim=heads * len(levels), heads=heads,
+                         check_finite=check_finite)
+        self.levels = levels
+        n = torch.tensor(levels, dtype=torch.float32)
+        self.register_buffer("half_l", (n - 1) * (1 - 1e-3) / 2, persistent=False)   # h_j
+        self.register_buffer("offset", (1 - n % 2) / 2, persistent=False)            # o_j
+        self.register_buffer("half_width", torch.floor(n / 2), persistent=False)     # L_j // 2
+        basis = torch.cumprod(torch.tensor((1,) + levels[:-1]), 0)                   # prod_{i<j}
+        self.register_buffer("basis", basis, persistent=False)
+        digits = torch.arange(self.num_codes)[:, None] // basis % torch.tensor(levels)  # (K, d)
+        self.register_buffer("codebook", (digits - self.half_width) / self.half_width,
+                             persistent=False)                                        # the grid
+
+    def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size) -> Assignment:
+        half_l, offset, width = (t.to(flat.dtype) for t in (self.half_l, self.offset,
+                                                           self.half_width))
+        bounded = half_l * torch.tanh(flat + torch.tan(offset / half_l)) - offset  # (N H, d) b(z)
+        steps = torch.round(bounded).detach()                                    # Eq. (fsq)
+        digits = (steps.nan_to_num() + width).long()        # NaN (unchecked input): step 0
+        indices = (digits * self.basis).sum(-1)                                  # (N H,) radix
+        return Assignment(steps / width, indices, flat.new_zeros(()), surrogate=bounded / width)
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}, heads={self.heads}"
+
+
+__all__ = ['FSQuantizer']
