@@ -118,6 +118,15 @@ def check_04(g):
 CHECKS["04_optvq"] = check_04
 
 
+def check_05(g):
+    assert g["scale"] == "smoke"
+    assert g["limit_agree_weighted"] == 1.0 > g["limit_agree_nearest"]
+    assert g["toy_used_corner"] >= 2 * g["toy_used_vq"]
+
+
+CHECKS["05_family"] = check_05
+
+
 @pytest.mark.chapter
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_at_smoke_scale(path, tmp_path):

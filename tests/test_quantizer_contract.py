@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+import vqlit.family
 import vqlit.fsq
 import vqlit.optvq
 import vqlit.soft
@@ -34,8 +35,11 @@ CASES = {
     "SinkhornQuantizer-exact": (vqlit.optvq.SinkhornQuantizer,
                                 {"solver": vqlit.wasserstein.ExactOT()}),
     "FSQuantizer": (vqlit.fsq.FSQuantizer, {}),
+    "BalancedSoftQuantizer": (vqlit.family.BalancedSoftQuantizer, {}),
+    "BalancedSoftQuantizer-rows": (vqlit.family.BalancedSoftQuantizer, {"balanced": False}),
 }
 CODEBOOK_FREE = {"FSQuantizer"}   # no num_codes or init to choose: the levels fix the grid
+SOFT = {"BayesianQuantizer", "BalancedSoftQuantizer", "BalancedSoftQuantizer-rows"}  # mean outputs
 PARAMETRIZED = pytest.mark.parametrize("case", list(CASES))
 
 
@@ -71,7 +75,7 @@ def test_shapes_values_gradients_and_stats(case, heads, lead):
     assert out.loss.ndim == 0 and torch.isfinite(out.loss) and torch.isfinite(out.quantized).all()
     assert set(out.stats) == {"usage", "perplexity"}
     assert 0 < float(out.stats["usage"]) <= 1 and 1 <= float(out.stats["perplexity"]) <= q.num_codes
-    if case != "BayesianQuantizer":                 # the soft output is a mean, not one code
+    if case not in SOFT:                            # the soft output is a mean, not one code
         chosen = codebook[out.indices]
         assert torch.equal(out.quantized, chosen.flatten(-2) if heads > 1 else chosen)
     upstream = torch.randn_like(z)

@@ -19,6 +19,7 @@ except _NotFound:  # running from a source tree
 # the curated top level (the chapters' `#| top` directives): name -> module
 _WHERE = {
     'AutoEncoder': 'models',
+    'BalancedSoftQuantizer': 'family',
     'BayesianQuantizer': 'soft',
     'DATASETS': 'data',
     'EMAVectorQuantizer': 'vq',
