@@ -122,6 +122,8 @@ def check_05(g):
     assert g["scale"] == "smoke"
     assert g["limit_agree_weighted"] == 1.0 > g["limit_agree_nearest"]
     assert g["toy_used_corner"] >= 2 * g["toy_used_vq"]
+    assert g["compare_seeds"] == 2 and g["compare_steps"] == 10     # Appendix D's smoke recipe
+    assert 0 < g["optvq_alone"] <= 1 and 0 < g["optvq_nn_usage"] <= 1
 
 
 CHECKS["05_family"] = check_05

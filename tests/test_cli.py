@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vqlit.bench import bench
-from vqlit.experiments import EXPERIMENTS
+from vqlit.experiments import EXPERIMENTS, GROUPS, Group, load_group, reproduce_group
 from vqlit.results import check_record
 from vqlit.train import load_checkpoint
 
@@ -32,7 +32,7 @@ def test_reproduce_list_names_every_experiment_once():
     done = vqlit("reproduce", "--list")
     assert done.returncode == 0
     names = [line.split("\t")[0] for line in done.stdout.splitlines()]
-    assert sorted(names) == sorted(EXPERIMENTS) and len(names) == len(set(names))
+    assert sorted(names) == sorted([*EXPERIMENTS, *GROUPS]) and len(names) == len(set(names))
 
 
 @pytest.mark.parametrize("args, message", [
@@ -117,6 +117,27 @@ def test_reproduce_writes_metrics_paper_numbers_and_provenance(tmp_path):
     shown = vqlit("evaluate", tmp_path / "runs" / "vq_nn_mnist-smoke", "--device", "cpu")
     assert shown.returncode == 0, shown.stderr
     assert abs(json.loads(shown.stdout)["psnr"] - record["metrics"]["psnr"]) < 1e-4
+
+
+def test_reproduce_group_records_mean_and_sd_over_seeds_per_member(tmp_path, monkeypatch):
+    members = ("compare_nn_mnist", "compare_optvq_h4_mnist")
+    monkeypatch.setitem(GROUPS, "pair", Group("pair", "two members", members, {"smoke": 2}))
+    monkeypatch.chdir(tmp_path)
+    paths = reproduce_group("pair", scale="smoke", out=tmp_path / "results", runs=tmp_path / "runs",
+                            device="cpu", dataset="digits", progress=False)
+    assert sorted(p.name for p in paths) == ["compare_nn_digits.json", "compare_optvq_h4_digits.json"]
+    records = [check_record(json.loads(p.read_text())) for p in paths]
+    for record in records:
+        m = record["metrics"]
+        assert m["seeds"] == 2 and m["step_ms"] > 0 and m["bits_per_image"] > 0
+        assert record["paper"] is None and record["dataset"] == "digits"
+    for seed in (0, 1):                   # every run trained into its own resumable directory
+        assert (tmp_path / "runs" / "pair" / f"compare_nn_mnist-smoke-seed{seed}" /
+                "checkpoint.pt").is_file()
+    summary = load_group("pair", "digits", tmp_path / "results")
+    assert set(summary) == set(members) and summary["compare_nn_mnist"]["alone_agreement"] == 1.0
+    assert load_group("pair", "mnist", tmp_path / "results") is None        # not recorded there
+    assert all(r["metrics"]["psnr_sd"] > 0 for r in records)         # the seeds differ
 
 
 def test_bench_json_has_one_row_per_quantizer_with_ratios():

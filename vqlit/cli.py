@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:822
+# %% book/chapters/a4_experiments.md:1112
 """`python -m vqlit {train,evaluate,reproduce,bench}`."""
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import torch
 
 from vqlit.data import DataError, DatasetUnavailable
 from vqlit.bench import bench, format_bench
-from vqlit.experiments import (EXPERIMENTS, evaluate_run, get_experiment, reproduce,
-                               train_experiment)
+from vqlit.experiments import (EXPERIMENTS, GROUPS, evaluate_run, get_experiment, reproduce,
+                               reproduce_group, train_experiment)
 from vqlit.train import SCALES, distributed, init_distributed
 
 
@@ -27,7 +27,7 @@ def _positive(text: str) -> int:
     return value
 
 
-# %% book/chapters/a4_experiments.md:850
+# %% book/chapters/a4_experiments.md:1140
 def parser() -> argparse.ArgumentParser:
     """The command line's argument parser."""
     p = argparse.ArgumentParser(prog="python -m vqlit",
@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
 
     r = verbs.add_parser("reproduce", help="train + evaluate a paper's protocol, record JSON")
-    r.add_argument("name", nargs="?")
+    r.add_argument("name", nargs="?", help="an experiment or a group (see --list)")
     r.add_argument("--list", action="store_true", help="print the experiments, one per line")
     r.add_argument("--scale", choices=scales, default="auto")
     r.add_argument("--out", help="directory for NAME.json (default: book/results)")
@@ -69,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-# %% book/chapters/a4_experiments.md:901
+# %% book/chapters/a4_experiments.md:1191
 def _train(args: argparse.Namespace) -> None:
     """The `train` verb."""
     out = Path(args.out or f"runs/{args.name}-{args.scale}")
@@ -87,7 +87,7 @@ def _train(args: argparse.Namespace) -> None:
         torch.distributed.destroy_process_group()               # leave the group cleanly
 
 
-# %% book/chapters/a4_experiments.md:922
+# %% book/chapters/a4_experiments.md:1212
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     p = parser()
@@ -101,8 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.list:
                 for name in sorted(EXPERIMENTS):
                     print(f"{name}\t{EXPERIMENTS[name].summary}")
+                for name in sorted(GROUPS):
+                    print(f"{name}\tgroup: {GROUPS[name].summary}")
             elif args.name is None:
                 p.error("reproduce needs an experiment NAME, or --list")
+            elif args.name in GROUPS:
+                for path in reproduce_group(args.name, scale=args.scale, out=args.out,
+                                            device=args.device, dataset=args.dataset):
+                    print(f"wrote {path}")
             else:
                 path = reproduce(args.name, scale=args.scale, out=args.out, device=args.device,
                                  dataset=args.dataset)

@@ -19,17 +19,20 @@ from torch import nn
 
 from vqlit.data import DATASETS, DatasetUnavailable, ImageData, load_dataset
 from vqlit.evaluation import evaluate, perceptual_metrics
+from vqlit.family import BalancedSoftQuantizer
+from vqlit.fsq import FSQuantizer
 from vqlit.models import residual_autoencoder, small_cnn_autoencoder
 from vqlit.optvq import SinkhornQuantizer
 from vqlit.results import load_result, record_result, results_dir
-from vqlit.sinkhorn import OPTVQ_SOLVER
+from vqlit.sinkhorn import OPTVQ_SOLVER, SinkhornSolver
+from vqlit.soft import BayesianQuantizer
 from vqlit.train import (TrainConfig, distributed, fit, load_checkpoint, resolve_device,
                          resolve_scale)
-from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
+from vqlit.vq import EMAVectorQuantizer, VectorQuantizer, nearest_code
 from vqlit.wasserstein import WassersteinQuantizer
 
 
-# %% book/chapters/a4_experiments.md:115
+# %% book/chapters/a4_experiments.md:120
 @dataclass(frozen=True)
 class Experiment:
     """One paper's protocol for one row of one of its tables."""
@@ -73,7 +76,7 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-# %% book/chapters/a4_experiments.md:174
+# %% book/chapters/a4_experiments.md:179
 _OPTVQ_RECIPE = dict(lr=4.6e-3, optimizer="adamw", eps=1e-7, weight_decay=0.05,
                      schedule="onecycle", grad_clip=1.0)
 VQ_SCALES = {      # Chapter 1's live sizes; full: OptVQ's protocol
@@ -130,7 +133,7 @@ for _ds in ("mnist", "cifar10"):
         VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:250
+# %% book/chapters/a4_experiments.md:255
 _VQWAE_PAPER = {  # VQ-WAE Table 1 (ICLR text): the VQ-WAE rows
     "mnist": {"ssim": 0.99, "psnr": 35.61, "lpips": 0.01, "rfid": 2.4, "perplexity": 507.7},
     "cifar10": {"ssim": 0.80, "psnr": 25.93, "lpips": 0.23, "rfid": 54.9, "perplexity": 505.0},
@@ -145,16 +148,17 @@ _VQVAE_SWEEP = {  # VQ-WAE Table 2: perplexity of its VQ-VAE baseline at the sam
 }
 
 
-def _wasserstein_model(num_codes: int) -> Callable[[ImageData], nn.Module]:
-    from vqlit.sinkhorn import SinkhornSolver
+def _vqwae_quantizer(num_codes: int, dim: int, iters: int = 300) -> nn.Module:
+    """The official code's quantizer: one problem per position of the 8 x 8 grid, learned pi."""
+    return WassersteinQuantizer(
+        num_codes=num_codes, dim=dim, ws_weight=1e-3, per_position=True, learned_weights=True,
+        positions=64, kl_weight=1.0, init="normal",
+        solver=SinkhornSolver(epsilon=100.0, iters=iters, normalize=True))
 
-    def build(data: ImageData) -> nn.Module:
-        quantizer = WassersteinQuantizer(
-            num_codes=num_codes, dim=64, ws_weight=1e-3, per_position=True,
-            learned_weights=True, positions=64, kl_weight=1.0, init="normal",
-            solver=SinkhornSolver(epsilon=100.0, iters=300, normalize=True))
-        return residual_autoencoder(quantizer, channels=data.image_shape[0])
-    return build
+
+def _wasserstein_model(num_codes: int) -> Callable[[ImageData], nn.Module]:
+    return lambda data: residual_autoencoder(_vqwae_quantizer(num_codes, 64),
+                                             channels=data.image_shape[0])
 
 
 for _ds in ("mnist", "cifar10"):
@@ -175,7 +179,7 @@ for _ds in ("mnist", "cifar10"):
             VQWAE_SCALES, paper={"perplexity": _VQVAE_SWEEP[_ds][_k]}, source="VQ-WAE Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:301
+# %% book/chapters/a4_experiments.md:307
 _OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
 
 
@@ -191,7 +195,7 @@ for _ds in ("mnist", "cifar10"):
         source="OptVQ Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:325
+# %% book/chapters/a4_experiments.md:331
 SOFT_SCALES = {
     "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
                   log_every=1),
@@ -239,7 +243,59 @@ for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128")
         evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
 
 
-# %% book/chapters/a4_experiments.md:388
+# %% book/chapters/a4_experiments.md:391
+COMPARE_SCALES = {   # one recipe for every method: OptVQ's optimiser, Chapter 5's sizes
+    "smoke": dict(_OPTVQ_RECIPE, steps=10, batch_size=32, train=1024, test=128, log_every=2),
+    "quick": dict(_OPTVQ_RECIPE, steps=150, batch_size=32, test=1000, log_every=5),
+    "full": dict(_OPTVQ_RECIPE, epochs=100, batch_size=1024, log_every=100),
+}
+COMPARE_SEEDS = {"smoke": 2, "quick": 3, "full": 3}
+_VQWAE_ITERS = 20    # Sinkhorn iterations of VQ-WAE in the comparison (its code: 300)
+_K, _D = 1024, 8
+_OPTVQ_WEIGHTS = dict(codebook_weight=0.25, commitment_weight=1.0)
+_COMPARE = {   # label -> (experiment slug, quantizer)
+    "nearest neighbour": ("nn", lambda: VectorQuantizer(num_codes=_K, dim=_D)),
+    "EMA": ("ema", lambda: EMAVectorQuantizer(num_codes=_K, dim=_D)),
+    "EMA + k-means init": ("ema_kmeans", lambda: EMAVectorQuantizer(num_codes=_K, dim=_D,
+                                                                    kmeans_init=True)),
+    "EMA + dead-code replacement": ("ema_dead", lambda: EMAVectorQuantizer(
+        num_codes=_K, dim=_D, dead_code_threshold=2.0)),
+    "Soft VQ": ("soft", lambda: BayesianQuantizer(num_codes=_K, dim=_D, init="normal")),
+    "VQ-WAE (Sinkhorn)": ("vqwae", lambda: _vqwae_quantizer(_K, _D, iters=_VQWAE_ITERS)),
+    "OptVQ, 1 head": ("optvq_h1", lambda: SinkhornQuantizer(num_codes=_K, dim=_D, heads=1)),
+    "OptVQ, 4 heads": ("optvq_h4", _sinkhorn_quantizer),
+    "soft and balanced": ("corner", lambda: BalancedSoftQuantizer(num_codes=_K, dim=_D)),
+    "FSQ": ("fsq", lambda: FSQuantizer(levels=(4, 4, 2, 2, 2, 2, 2, 2))),
+    "NN, OptVQ's weights": ("nn_w", lambda: VectorQuantizer(num_codes=_K, dim=_D,
+                                                            **_OPTVQ_WEIGHTS)),
+    "NN, 4 heads, OptVQ's weights": ("nn_h4_w", lambda: VectorQuantizer(
+        num_codes=_K, dim=_D, heads=4, **_OPTVQ_WEIGHTS)),
+}
+COMPARE_METHODS = {label: f"compare_{slug}_mnist" for label, (slug, _) in _COMPARE.items()}
+for _label, (_slug, _quantizer) in _COMPARE.items():
+    register(Experiment(
+        COMPARE_METHODS[_label], "05_family", f"Chapter 5 at equal budget: {_label}, mnist",
+        "mnist", _small_cnn(_quantizer), COMPARE_SCALES,
+        metrics=lambda model, data, scale: compare_metrics(model, data),
+        source="this book, Chapter 5"))
+
+
+# %% book/chapters/a4_experiments.md:432
+@dataclass(frozen=True)
+class Group:
+    """Experiments run together, each over several seeds, and recorded as mean and sd."""
+
+    name: str
+    summary: str
+    members: tuple[str, ...]          # experiment names
+    seeds: dict[str, int]             # scale -> number of seeds (0, 1, ...)
+
+
+GROUPS = {"compare": Group("compare", "Chapter 5: every method at equal budget, mnist",
+                           tuple(COMPARE_METHODS.values()), COMPARE_SEEDS)}
+
+
+# %% book/chapters/a4_experiments.md:474
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True, data: ImageData | None = None) -> ImageData:
     """The experiment's data set (or `dataset`, or the loaded `data`), subset for `scale`."""
@@ -257,7 +313,7 @@ def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = No
     return data.subset(recipe.get("train"), recipe.get("test"))
 
 
-# %% book/chapters/a4_experiments.md:420
+# %% book/chapters/a4_experiments.md:506
 def _run_info(directory: Path) -> dict:
     path = Path(directory) / "run.json"
     if not path.is_file():
@@ -297,7 +353,7 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
     return model, data, result, config
 
 
-# %% book/chapters/a4_experiments.md:473
+# %% book/chapters/a4_experiments.md:559
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the whole test set of `data`."""
     if experiment.metrics is not None:
@@ -321,7 +377,36 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
             "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
-# %% book/chapters/a4_experiments.md:501
+# %% book/chapters/a4_experiments.md:589
+@torch.no_grad()
+def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> dict:
+    """Appendix C's image metrics of the test set, plus: bits_per_image (indices per image x
+    log2 K), nn_usage (the usage of the nearest codes of the same features) and alone_agreement
+    (the share of the codes of `alone` test images that are unchanged when each image is
+    quantized alone rather than in a batch of up to 1,000)."""
+    scores = evaluate(model, data.test_images).as_dict()
+    q, device = model.quantizer, next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    counts = torch.zeros(q.num_codes, dtype=torch.long, device=device)              # (K,)
+    for i, block in enumerate(data.test_images.split(1000)):
+        z = model.encode(block.to(device).float() / 255)                          # (b, h, w, d)
+        codes = q(z).indices.reshape(len(z), -1)                                   # (b, tokens)
+        if not isinstance(q, FSQuantizer):      # FSQ's grid is not in the features' space
+            codes = nearest_code(z.reshape(-1, q.code_dim).float(), q.codebook.float())
+        counts += torch.bincount(codes.reshape(-1), minlength=q.num_codes)
+        if i == 0:
+            n = min(alone, len(z))
+            batch = q(z).indices.reshape(len(z), -1)[:n]                          # (n, tokens)
+            single = torch.stack([q(z[j:j + 1]).indices.reshape(-1) for j in range(n)])
+            agreement = float((batch == single).float().mean())
+            bits = batch.shape[1] * math.log2(q.num_codes)
+    model.train(was_training)
+    return {**scores, "bits_per_image": bits, "nn_usage": float((counts > 0).float().mean()),
+            "alone_agreement": agreement}
+
+
+# %% book/chapters/a4_experiments.md:640
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
               dataset: str | None = None, progress: bool = True) -> Path:
@@ -342,7 +427,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
                       wall_time=time.perf_counter() - began, out=out)
 
 
-# %% book/chapters/a4_experiments.md:526
+# %% book/chapters/a4_experiments.md:665
 def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig, metrics: dict,
                *, scale: str, device, wall_time: float, out: str | Path | None = None) -> Path:
     """Record a trained run of experiment NAME in out/ (default: book/results/); its path."""
@@ -366,8 +451,10 @@ def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig
         wall_time=wall_time, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:555
-_FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}"}
+# %% book/chapters/a4_experiments.md:694
+_FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}",
+            "nn_usage": "{:.2%}", "alone_agreement": "{:.1%}", "ssim": "{:.3f}",
+            "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}"}
 
 
 def _cell(metrics: dict | None, key: str) -> str:
@@ -407,4 +494,120 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'reproduce', 'record_run', 'results_table']
+# %% book/chapters/a4_experiments.md:772
+@dataclass
+class GroupRun:
+    """One trained run of a group: the experiment, its seed, the model, its fit and metrics."""
+
+    experiment: str
+    seed: int
+    model: nn.Module
+    fit: object                       # vqlit.train.FitResult
+    config: TrainConfig
+    data: ImageData                   # the data it was trained and measured on
+    metrics: dict
+
+
+def get_group(name: str) -> Group:
+    if name not in GROUPS:
+        raise ValueError(f"no group named {name!r}; the groups are {', '.join(sorted(GROUPS))}")
+    return GROUPS[name]
+
+
+def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "auto",
+              dataset: str | None = None, data: ImageData | None = None,
+              seeds: int | None = None, runs: str | Path | None = None,
+              progress: bool = True) -> list[GroupRun]:
+    """Train and measure every member of group NAME for each of its seeds (or `seeds`)."""
+    group = get_group(name)
+    device = resolve_device(device)
+    scale = resolve_scale(scale, device)
+    first = get_experiment(group.members[0])
+    data = prepare_data(first, scale, dataset=dataset, data=data, verbose=progress)
+    seeds = group.seeds[scale] if seeds is None else seeds
+    done = []
+    for member in group.members:
+        for seed in range(seeds):
+            out = None if runs is None else Path(runs) / f"{member}-{scale}-seed{seed}"
+            model, used, result, config = train_experiment(
+                member, scale=scale, device=device, data=data, seed=seed, out=out,
+                progress=progress)
+            metrics = measure(get_experiment(member), model, used, scale)
+            metrics["step_ms"] = 1000 * result.wall_time / max(result.steps, 1)
+            done.append(GroupRun(member, seed, model, result, config, used, metrics))
+            if progress:
+                print(f"{member} seed {seed}: PSNR {metrics['psnr']:.2f} dB, usage "
+                      f"{metrics['usage']:.1%}, {metrics['step_ms']:.0f} ms/step")
+    return done
+
+
+# %% book/chapters/a4_experiments.md:820
+def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
+    """Experiment -> {metric: mean over seeds, metric_sd: sample sd (0 for one seed), seeds}."""
+    by_name: dict[str, list[dict]] = {}
+    for run in runs:
+        by_name.setdefault(run.experiment, []).append(run.metrics)
+    summary = {}
+    for name, rows in by_name.items():
+        keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
+        values = {k: torch.tensor([float(r[k]) for r in rows], dtype=torch.float64) for k in keys}
+        summary[name] = {"seeds": len(rows)}
+        for k, v in values.items():
+            summary[name][k] = float(v.mean())
+            summary[name][f"{k}_sd"] = float(v.std()) if len(v) > 1 else 0.0
+    return summary
+
+
+# %% book/chapters/a4_experiments.md:848
+def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = None,
+                    runs: str | Path = "runs", device: str | torch.device = "auto",
+                    dataset: str | None = None, progress: bool = True) -> list[Path]:
+    """Run group NAME (`run_group`) and record each member's mean and sd over seeds in out/
+    (default: book/results/), named for the data set used; the paths."""
+    device = resolve_device(device)
+    scale = resolve_scale(scale, device)
+    began = time.perf_counter()
+    done = run_group(name, scale=scale, device=device, dataset=dataset, progress=progress,
+                     runs=Path(runs) / name)
+    summary, paths = summarize(done), []
+    for run in done:
+        if run.seed == 0:
+            spent = sum(r.fit.wall_time for r in done if r.experiment == run.experiment)
+            paths.append(record_run(run.experiment, run.model, run.data, run.config,
+                                    summary[run.experiment], scale=scale, device=device,
+                                    wall_time=spent, out=out))
+    print(f"{name}: {len(done)} runs in {time.perf_counter() - began:.0f} s")
+    return paths
+
+
+# %% book/chapters/a4_experiments.md:874
+def load_group(name: str, dataset: str, directory: str | Path | None = None) -> dict | None:
+    """Experiment -> recorded summary of group NAME on `dataset`, or None unless every member is
+    recorded; each summary carries its record's provenance under "provenance"."""
+    records = {}
+    for member in get_group(name).members:
+        experiment = get_experiment(member)
+        record = load_result(member.removesuffix(f"_{experiment.dataset}") + f"_{dataset}",
+                             directory)
+        if record is None or record["experiment"] != member:
+            return None
+        records[member] = {**record["metrics"], "provenance": record["provenance"]}
+    return records
+
+
+def group_table(summary: dict[str, dict], metrics: tuple[str, ...], *,
+                labels: dict[str, str] | None = None) -> str:
+    """A Markdown table, one row per experiment of `summary` (see `summarize`), mean ± sd;
+    `labels`: experiment -> the name shown."""
+    def cell(row: dict, key: str) -> str:
+        if row.get(key) is None or row.get("seeds", 1) < 2:
+            return _cell(row, key)
+        return f"{_cell(row, key)} ± {_cell({key: row[f'{key}_sd']}, key)}"
+    lines = ["| method | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 1)]
+    for name, row in summary.items():
+        cells = " | ".join(cell(row, m) for m in metrics)
+        lines.append(f"| {(labels or {}).get(name, name)} | {cells} |")
+    return "\n".join(lines)
+
+
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'compare_metrics', 'reproduce', 'record_run', 'results_table', 'GroupRun', 'get_group', 'run_group', 'summarize', 'reproduce_group', 'load_group', 'group_table']
