@@ -217,3 +217,28 @@ def test_outliers_among_features_and_codes(dtype):
 def test_scaled_plan_is_a_named_tuple():
     plan = sinkhorn(problem(6, 4), iters=2)
     assert isinstance(plan, ScaledPlan) and plan.u.shape == (6,) and plan.v.shape == (4,)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_solver_functions_refuse_a_low_precision_cost_and_solver_objects_upcast_it(dtype):
+    from vqlit.sinkhorn import sinkhorn_log, sinkhorn_textbook
+    cost = problem(64, 16, dtype=torch.float32)
+    for solve in (sinkhorn, sinkhorn_log, sinkhorn_textbook):
+        with pytest.raises(ValueError, match="float32 or float64.*upcast"):
+            solve(cost.to(dtype))
+    a, b = uniform_marginals(cost)
+    for method in ("scaling", "log"):
+        solver = SinkhornSolver(method=method)
+        low = solver(cost.to(dtype), a, b)
+        assert low.dtype == torch.float32
+        exact = solver(cost.to(dtype).double(), a.double(), b.double())   # the same rounded cost
+        assert (low.argmax(1) == exact.argmax(1)).float().mean() >= 0.99
+
+
+def test_half_precision_features_are_assigned_as_in_float64():
+    from vqlit.optvq import sinkhorn_assign
+    g = torch.Generator().manual_seed(0)
+    z, e = torch.randn(512, 8, generator=g), torch.randn(64, 8, generator=g)
+    half = sinkhorn_assign(z.half(), e.half())                # the cost is built in float32
+    exact = sinkhorn_assign(z.half().double(), e.half().double())
+    assert half.shape == (512,) and (half == exact).float().mean() > 0.99

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1238
+# %% book/chapters/04_optvq.md:1319
 """OptVQ's quantizer: Sinkhorn assignment on normalized distances, multi-head, distributed."""
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def euclidean_distances(z: Tensor, codebook: Tensor) -> Tensor:
     return squared_distances(z, codebook).sqrt_()                          # (N, K) in place
 
 
-# %% book/chapters/04_optvq.md:1266
+# %% book/chapters/04_optvq.md:1347
 def _fused_backend(z: Tensor, codebook: Tensor, solver: Solver, backend: str) -> bool:
     """Whether the assignment runs as the fused Triton kernels (see "Speed and memory")."""
     if backend not in BACKENDS:
@@ -45,7 +45,7 @@ def _fused_backend(z: Tensor, codebook: Tensor, solver: Solver, backend: str) ->
     return usable
 
 
-# %% book/chapters/04_optvq.md:1288
+# %% book/chapters/04_optvq.md:1369
 @torch.no_grad()
 def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVER, group=None,
                     backend: str = "auto") -> Tensor:
@@ -71,7 +71,7 @@ def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVE
     return argmax_(cost, a, b) if argmax_ is not None else solver(cost, a, b).argmax(-1)
 
 
-# %% book/chapters/04_optvq.md:1322
+# %% book/chapters/04_optvq.md:1403
 class SinkhornQuantizer(Quantizer):
     """OptVQ: codes chosen by Sinkhorn on normalized distances; straight-through; (optvq-loss)."""
 

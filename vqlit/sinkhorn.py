@@ -7,6 +7,7 @@
 (the textbook loop, the fast stabilized scaling form, the log domain), optionally distributed."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -37,7 +38,19 @@ def total_rows(cost: Tensor, group) -> Tensor:
     return group_reduce(_scalar(float(cost.shape[-2]), cost), "sum", group)
 
 
-# %% book/chapters/04_optvq.md:298
+# %% book/chapters/04_optvq.md:304
+def check_cost(cost: Tensor) -> None:
+    """Raise ValueError unless cost is a float32 or float64 tensor (..., N, K)."""
+    if not isinstance(cost, Tensor) or cost.dtype not in (torch.float32, torch.float64):
+        got = cost.dtype if isinstance(cost, Tensor) else type(cost).__name__
+        raise ValueError(f"the cost must be a float32 or float64 tensor, got {got}; upcast it "
+                         "first (cost.float()): in lower precision Sinkhorn's kernel leaves the "
+                         "format's range and the assignment changes")
+    if cost.ndim < 2:
+        raise ValueError(f"the cost must have shape (..., N, K), got {tuple(cost.shape)}")
+
+
+# %% book/chapters/04_optvq.md:332
 def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                       guard: float = 1e-8, group=None) -> Tensor:
     """OptVQ's loop on the matrix, Eq. (sinkhorn-updates): (..., N, K) -> plan (..., N, K).
@@ -45,6 +58,7 @@ def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
     Uniform marginals (1/N per row, 1/K per column, total mass 1); ends with the rows. The
     column sums and N are taken over `group` when it is given, as in the official code.
     """
+    check_cost(cost)
     q = torch.exp(-epsilon * cost)                                       # (..., N, K) the kernel
     n, k = total_rows(cost, group), cost.shape[-1]
     q /= group_reduce(q.sum((-2, -1), keepdim=True), "sum", group) + guard    # total mass 1
@@ -56,7 +70,7 @@ def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
     return q
 
 
-# %% book/chapters/04_optvq.md:340
+# %% book/chapters/04_optvq.md:375
 class ScaledPlan(NamedTuple):
     """A Sinkhorn plan in factored form, Eq. (gibbs): P = diag(u) kernel diag(v)."""
 
@@ -73,7 +87,7 @@ class ScaledPlan(NamedTuple):
         return self.kernel.mul_(self.v[..., None, :]).argmax(-1)            # u_i > 0: irrelevant
 
 
-# %% book/chapters/04_optvq.md:376
+# %% book/chapters/04_optvq.md:411
 def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
     """a = 1/N over all rows of all processes, b = 1/K: (..., N) and (..., K)."""
     n, k = total_rows(cost, group), cost.shape[-1]
@@ -82,7 +96,7 @@ def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-# %% book/chapters/04_optvq.md:396
+# %% book/chapters/04_optvq.md:431
 def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
              epsilon: float | Tensor = 10.0, iters: int = 5, group=None,
              inplace: bool = False) -> ScaledPlan:
@@ -94,6 +108,7 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
     With `group`, the rows are split over the processes and the column sums are reduced.
     `inplace=True` turns `cost` into the kernel: the only N x K tensor it then holds.
     """
+    check_cost(cost)
     if iters < 1:
         raise ValueError(f"iters must be at least 1, got {iters}")
     if a is None or b is None:
@@ -118,7 +133,7 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
     return ScaledPlan(kernel, u, v)
 
 
-# %% book/chapters/04_optvq.md:555
+# %% book/chapters/04_optvq.md:591
 def center_(cost: Tensor, *, group=None) -> Tensor:
     """Eq. (normalize), first part, in place: cost -= its mean; returns its standard deviation.
 
@@ -139,16 +154,22 @@ def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
     return centred.sub_(group_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
 
 
-# %% book/chapters/04_optvq.md:732
+# %% book/chapters/04_optvq.md:806
 def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
-    """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped."""
+    """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped.
+
+    Terms below e^8 x the smallest normal number `tiny`, relative to the largest, count as that:
+    it changes the sum by at most (terms) x 3000 tiny relative to it, and exponentials near or in
+    the subnormal range cost a CPU many times a normal one."""
     top = group_reduce(x.amax(dim, keepdim=True), "max", group)                     # largest term
-    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))         # all -inf slices
-    total = group_reduce(x.sub_(top).exp_().sum(dim, keepdim=True), "sum", group)
-    return (top + total.log()).squeeze(dim)
+    empty = ~torch.isfinite(top)                                                # all -inf slices
+    top = torch.where(empty, torch.zeros_like(top), top)
+    x.sub_(top).clamp_(min=math.log(torch.finfo(x.dtype).tiny) + 8)            # no subnormals
+    total = group_reduce(x.exp_().sum(dim, keepdim=True), "sum", group)
+    return torch.where(empty, -math.inf, top + total.log()).squeeze(dim)
 
 
-# %% book/chapters/04_optvq.md:771
+# %% book/chapters/04_optvq.md:851
 def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
                  epsilon: float | Tensor = 10.0, iters: int = 5,
                  group=None) -> tuple[Tensor, Tensor]:
@@ -157,6 +178,7 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     cost (..., N, K) -> alpha (..., N), beta (..., K). Same start and order as the textbook
     loop; no under- or overflow at any scale. Holds two N x K buffers.
     """
+    check_cost(cost)
     if iters < 1:
         raise ValueError(f"iters must be at least 1, got {iters}")
     if a is None or b is None:
@@ -174,7 +196,7 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     return alpha, beta
 
 
-# %% book/chapters/04_optvq.md:825
+# %% book/chapters/04_optvq.md:906
 @dataclass(frozen=True, kw_only=True)
 class SinkhornSolver:
     """Chapter 3's transport solver protocol: `solver(cost, a, b) -> plan`, ``argmax_``, potentials.
@@ -251,4 +273,4 @@ class SinkhornSolver:
 OPTVQ_SOLVER = SinkhornSolver(epsilon=10.0, iters=5, normalize=True, method="scaling")  # OptVQ's
 
 
-__all__ = ['METHODS', 'group_reduce', 'total_rows', 'sinkhorn_textbook', 'ScaledPlan', 'uniform_marginals', 'sinkhorn', 'center_', 'normalize_cost', 'sinkhorn_log', 'SinkhornSolver', 'OPTVQ_SOLVER']
+__all__ = ['METHODS', 'group_reduce', 'total_rows', 'check_cost', 'sinkhorn_textbook', 'ScaledPlan', 'uniform_marginals', 'sinkhorn', 'center_', 'normalize_cost', 'sinkhorn_log', 'SinkhornSolver', 'OPTVQ_SOLVER']

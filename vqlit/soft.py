@@ -58,7 +58,7 @@ def bayes_estimate(z: Tensor, codebook: Tensor, log_var: Tensor,
     return weights @ codebook.to(weights.dtype)                       # (N, d)
 
 
-# %% book/chapters/02_soft_vq.md:766
+# %% book/chapters/02_soft_vq.md:781
 class BayesianQuantizer(Quantizer):
     """Wu & Flierl's soft quantizer: the posterior mean of the codeword, Eq. (soft-estimator),
     trained with Eq. (soft-loss). Variances come from the caller (an encoder head) or are its own.
@@ -120,7 +120,7 @@ class BayesianQuantizer(Quantizer):
                 f"normalizer={self.normalizer!r}, learn_var={self.log_var.requires_grad}")
 
 
-# %% book/chapters/02_soft_vq.md:871
+# %% book/chapters/02_soft_vq.md:903
 class SoftAutoEncoder(AutoEncoder):
     """An AutoEncoder whose encoder emits d + K channels: z_e and K log-variances for the
     BayesianQuantizer (the paper's two output layers, as one layer split in two)."""

@@ -102,7 +102,7 @@ class ExactOT:
         return f"ExactOT(max_iter={self.max_iter}, threads={self.threads})"
 
 
-# %% book/chapters/03_vq_wae.md:611
+# %% book/chapters/03_vq_wae.md:714
 def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
                    solver: Solver | None = None) -> tuple[Tensor, Tensor]:
     """W = <P*, C> per problem, Eq. (ot-lp), and the plan P*: (..., N, K) -> (...), (..., N, K).
@@ -128,7 +128,7 @@ def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
     return value, plan
 
 
-# %% book/chapters/03_vq_wae.md:755
+# %% book/chapters/03_vq_wae.md:859
 def home_logits(positions: int, num_codes: int) -> Tensor:
     """Initial logits of learned codeword weights: (S, K), 1 on the floor(K/S) home codewords of
     each position (the official code's 8 for K=512, S=64), 0 elsewhere."""
@@ -139,7 +139,7 @@ def home_logits(positions: int, num_codes: int) -> Tensor:
     return logits
 
 
-# %% book/chapters/03_vq_wae.md:775
+# %% book/chapters/03_vq_wae.md:879
 class WassersteinQuantizer(Quantizer):
     """VQ-WAE's quantizer: nearest codeword forward, straight-through backward, and the loss of
     Eq. (wae-code), lambda * the Wasserstein distance between the batch's latents and the codeword
