@@ -154,3 +154,74 @@ def test_bench_json_has_one_row_per_quantizer_with_ratios():
 def test_bench_rejects_nonsense_sizes():
     with pytest.raises(ValueError, match="tokens must be at least 1"):
         bench(device="cpu", tokens=0)
+
+
+def test_a_second_training_on_a_directory_in_use_is_refused(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (out / ".lock").write_text(str(sleeper.pid))           # a live training holds it
+        done = vqlit("train", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out", out,
+                     "--dataset", "digits")
+        assert done.returncode == 2 and f"in use by another training (process {sleeper.pid})" \
+            in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert not (out / "run.json").exists()                 # nothing of it was touched
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    done = vqlit("train", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out", out,
+                 "--dataset", "digits", "--max-steps", "3")     # the holder is gone: taken over
+    assert done.returncode == 0, done.stderr
+    assert not (out / ".lock").exists()
+
+
+def test_a_refused_resume_leaves_the_run_as_it_was(tmp_path):
+    out = tmp_path / "run"
+    first = vqlit("train", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out", out,
+                  "--dataset", "digits", "--max-steps", "3")
+    assert first.returncode == 0, first.stderr
+    before = (out / "run.json").read_text()
+    for other in (["--scale", "quick"], ["--dataset", "fashion-mnist"]):
+        args = ["--scale", "smoke", *other] if other[0] == "--dataset" else other
+        done = vqlit("train", "vq_nn_mnist", *args, "--device", "cpu", "--out", out, "--resume")
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert (out / "run.json").read_text() == before
+    again = vqlit("evaluate", out, "--device", "cpu")
+    assert again.returncode == 0 and json.loads(again.stdout)["scale"] == "smoke"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random bytes"])
+def test_a_corrupt_checkpoint_is_named_and_not_loaded_unsafely(tmp_path, damage):
+    out = tmp_path / "run"
+    done = vqlit("train", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out", out,
+                 "--dataset", "digits", "--max-steps", "2")
+    assert done.returncode == 0, done.stderr
+    ckpt = out / "checkpoint.pt"
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2] if damage == "truncated" else os.urandom(len(data)))
+    for args in (["evaluate", out, "--device", "cpu"],
+                 ["train", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out", out,
+                  "--dataset", "digits", "--resume"]):
+        done = vqlit(*args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "checkpoint.pt is not a readable checkpoint" in done.stderr
+        assert "Delete it" in done.stderr
+
+
+def test_small_output_directory_faults_give_one_line(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    for out in (tmp_path / "a_file", tmp_path / "a_file" / "under"):
+        done = vqlit("train", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out", out,
+                     "--dataset", "digits", "--max-steps", "1")
+        assert done.returncode == 2 and "is not a directory" in done.stderr, done.stderr
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{not json")
+    done = vqlit("evaluate", tmp_path / "run")
+    assert done.returncode == 2 and "run.json is not valid JSON" in done.stderr, done.stderr
+    (tmp_path / "run" / "run.json").write_text('{"experiment": "vq_nn_mnist"}')
+    done = vqlit("evaluate", tmp_path / "run")
+    assert done.returncode == 2 and "must name experiment, scale" in done.stderr, done.stderr
+    fresh = vqlit("train", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out",
+                  tmp_path / "new", "--dataset", "digits", "--max-steps", "1", "--resume")
+    assert fresh.returncode == 0 and "holds no checkpoint to resume" in fresh.stdout, fresh.stderr

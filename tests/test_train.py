@@ -134,3 +134,56 @@ def test_quiet_finite_checks_switches_off_only_the_checks_that_are_on():
     model = small_cnn_autoencoder(VectorQuantizer(num_codes=8, dim=8))
     assert quiet_finite_checks(model) == [model.quantizer] and model.quantizer.check_finite is False
     assert quiet_finite_checks(model) == []                           # nothing left to switch off
+
+
+def test_a_nan_state_never_replaces_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import vqlit.train as train
+    step_calls, real_step = [], train._train_step
+
+    def poisoned(*args, model, **kwargs):                  # the update of step 16 goes NaN
+        out = real_step(*args, model=model, **kwargs)
+        step_calls.append(1)
+        if len(step_calls) == 16:
+            with torch.no_grad():
+                next(model.decoder.parameters()).fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(train, "_train_step", poisoned)
+    model = model_with(VectorQuantizer)
+    config = TrainConfig(steps=20, batch_size=32, checkpoint_every=8, log_every=50,
+                         out_dir=str(tmp_path), progress=False)
+    with pytest.raises(FloatingPointError, match="at step 16 .*checkpoint.pt still holds"):
+        fit(model, IMAGES, config, device="cpu")
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["step"] == 8
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert not (tmp_path / ".lock").exists()                # released on the way out
+
+
+def test_a_full_disk_says_so_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    from vqlit.train import save_checkpoint
+    save_checkpoint(tmp_path / "checkpoint.pt", {"step": 1})
+
+    def full(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos") from \
+            OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError, match="no space left on the device.*previous checkpoint"):
+        save_checkpoint(tmp_path / "checkpoint.pt", {"step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
+def test_a_torn_metrics_line_does_not_block_resume(tmp_path):
+    config = TrainConfig(steps=6, batch_size=32, log_every=2, checkpoint_every=2,
+                         out_dir=str(tmp_path), progress=False, stop_at=4)
+    fit(model_with(VectorQuantizer), IMAGES, config, device="cpu")
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 6, "lo')                           # a kill during a write
+    config.stop_at = None
+    result = fit(model_with(VectorQuantizer), IMAGES, config, device="cpu")
+    steps = [json.loads(line)["step"] for line in
+             (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert result.steps == 6 and steps == [2, 4, 6]

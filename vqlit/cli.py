@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:1112
+# %% book/chapters/a4_experiments.md:1137
 """`python -m vqlit {train,evaluate,reproduce,bench}`."""
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _positive(text: str) -> int:
     return value
 
 
-# %% book/chapters/a4_experiments.md:1140
+# %% book/chapters/a4_experiments.md:1165
 def parser() -> argparse.ArgumentParser:
     """The command line's argument parser."""
     p = argparse.ArgumentParser(prog="python -m vqlit",
@@ -69,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-# %% book/chapters/a4_experiments.md:1191
+# %% book/chapters/a4_experiments.md:1216
 def _train(args: argparse.Namespace) -> None:
     """The `train` verb."""
     out = Path(args.out or f"runs/{args.name}-{args.scale}")
@@ -78,6 +78,8 @@ def _train(args: argparse.Namespace) -> None:
     if (out / "checkpoint.pt").exists() and not args.resume:
         raise ValueError(f"{out} already holds a run; pass --resume to continue it, or "
                          "choose another --out")
+    if args.resume and not (out / "checkpoint.pt").exists() and distributed()[0] == 0:
+        print(f"note: {out} holds no checkpoint to resume; training from step 0")
     _, _, result, _ = train_experiment(args.name, scale=args.scale, device=device, out=out,
                                        max_steps=args.max_steps, dataset=args.dataset)
     if distributed()[0] == 0:
@@ -87,7 +89,7 @@ def _train(args: argparse.Namespace) -> None:
         torch.distributed.destroy_process_group()               # leave the group cleanly
 
 
-# %% book/chapters/a4_experiments.md:1212
+# %% book/chapters/a4_experiments.md:1239
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     p = parser()
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = bench(device=args.device, tokens=args.tokens, codes=args.codes, dim=args.dim,
                          repeats=args.repeats)
             print("\n".join(json.dumps(r) for r in rows) if args.json else format_bench(rows))
-    except (ValueError, DataError, DatasetUnavailable, FileNotFoundError) as err:
+    except (ValueError, DataError, DatasetUnavailable, OSError, FloatingPointError) as err:
         print(f"{p.prog} {args.verb}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -26,8 +26,8 @@ from vqlit.optvq import SinkhornQuantizer
 from vqlit.results import load_result, record_result, results_dir
 from vqlit.sinkhorn import OPTVQ_SOLVER, SinkhornSolver
 from vqlit.soft import BayesianQuantizer
-from vqlit.train import (TrainConfig, distributed, fit, load_checkpoint, resolve_device,
-                         resolve_scale)
+from vqlit.train import (TrainConfig, claim_dir, distributed, fit, load_checkpoint,
+                         resolve_device, resolve_scale)
 from vqlit.vq import EMAVectorQuantizer, VectorQuantizer, nearest_code
 from vqlit.wasserstein import WassersteinQuantizer
 
@@ -319,7 +319,16 @@ def _run_info(directory: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{directory} is not a training directory (no run.json); "
                                 "`python -m vqlit train NAME --out DIR` makes one")
-    return json.loads(path.read_text())
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(info, dict) or not set(_RUN_KEYS) <= set(info):
+        raise ValueError(f"{path} must name {', '.join(_RUN_KEYS)}; it holds {info!r:.200}")
+    return info
+
+
+_RUN_KEYS = ("experiment", "scale", "dataset", "seed")
 
 
 def train_experiment(name: str, *, scale: str = "auto", device: str | torch.device = "auto",
@@ -345,15 +354,29 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
         config.checkpoint_every = max(config.steps // 20, 1)       # a checkpoint every 5 %
     torch.manual_seed(config.seed)
     model = experiment.model(data)
+    release = lambda: None
     if out is not None and rank == 0:
-        Path(out).mkdir(parents=True, exist_ok=True)
+        release = claim_dir(out)                       # one training per directory, from here
         info = {"experiment": name, "scale": scale, "dataset": data.name, "seed": config.seed}
-        (Path(out) / "run.json").write_text(json.dumps(info, indent=2) + "\n")
-    result = fit(model, data.train_images, config, device=device)
+        try:
+            done = [(Path(out) / f).exists() for f in ("checkpoint.pt", "run.json")]
+            if resume and all(done):
+                saved = _run_info(out)                 # checked before anything is rewritten
+                if {k: saved[k] for k in _RUN_KEYS} != info:
+                    raise ValueError(f"{out} holds a run of {saved}, not of {info}; resume it "
+                                     "with its own settings, or choose another output directory")
+            (Path(out) / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+        except BaseException:
+            release()
+            raise
+    try:
+        result = fit(model, data.train_images, config, device=device)
+    finally:
+        release()
     return model, data, result, config
 
 
-# %% book/chapters/a4_experiments.md:559
+# %% book/chapters/a4_experiments.md:582
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the whole test set of `data`."""
     if experiment.metrics is not None:
@@ -377,7 +400,7 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
             "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
-# %% book/chapters/a4_experiments.md:589
+# %% book/chapters/a4_experiments.md:612
 @torch.no_grad()
 def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> dict:
     """Appendix C's image metrics of the test set, plus: bits_per_image (indices per image x
@@ -406,7 +429,7 @@ def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> di
             "alone_agreement": agreement}
 
 
-# %% book/chapters/a4_experiments.md:640
+# %% book/chapters/a4_experiments.md:663
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
               dataset: str | None = None, progress: bool = True) -> Path:
@@ -427,7 +450,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
                       wall_time=time.perf_counter() - began, out=out)
 
 
-# %% book/chapters/a4_experiments.md:665
+# %% book/chapters/a4_experiments.md:688
 def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig, metrics: dict,
                *, scale: str, device, wall_time: float, out: str | Path | None = None) -> Path:
     """Record a trained run of experiment NAME in out/ (default: book/results/); its path."""
@@ -451,7 +474,7 @@ def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig
         wall_time=wall_time, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:694
+# %% book/chapters/a4_experiments.md:717
 _FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}",
             "nn_usage": "{:.2%}", "alone_agreement": "{:.1%}", "ssim": "{:.3f}",
             "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}"}
@@ -494,7 +517,7 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-# %% book/chapters/a4_experiments.md:772
+# %% book/chapters/a4_experiments.md:795
 @dataclass
 class GroupRun:
     """One trained run of a group: the experiment, its seed, the model, its fit and metrics."""
@@ -518,7 +541,9 @@ def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "a
               dataset: str | None = None, data: ImageData | None = None,
               seeds: int | None = None, runs: str | Path | None = None,
               progress: bool = True) -> list[GroupRun]:
-    """Train and measure every member of group NAME for each of its seeds (or `seeds`)."""
+    """Train and measure every member of group NAME for each of its seeds (or `seeds`);
+    `progress`: one progress bar over the runs."""
+    from tqdm.auto import tqdm
     group = get_group(name)
     device = resolve_device(device)
     scale = resolve_scale(scale, device)
@@ -526,22 +551,22 @@ def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "a
     data = prepare_data(first, scale, dataset=dataset, data=data, verbose=progress)
     seeds = group.seeds[scale] if seeds is None else seeds
     done = []
-    for member in group.members:
-        for seed in range(seeds):
-            out = None if runs is None else Path(runs) / f"{member}-{scale}-seed{seed}"
-            model, used, result, config = train_experiment(
-                member, scale=scale, device=device, data=data, seed=seed, out=out,
-                progress=progress)
-            metrics = measure(get_experiment(member), model, used, scale)
-            metrics["step_ms"] = 1000 * result.wall_time / max(result.steps, 1)
-            done.append(GroupRun(member, seed, model, result, config, used, metrics))
-            if progress:
-                print(f"{member} seed {seed}: PSNR {metrics['psnr']:.2f} dB, usage "
-                      f"{metrics['usage']:.1%}, {metrics['step_ms']:.0f} ms/step")
+    with tqdm(total=len(group.members) * seeds, desc=name, disable=not progress) as bar:
+        for member in group.members:
+            for seed in range(seeds):
+                bar.set_postfix_str(f"{member} seed {seed}")
+                out = None if runs is None else Path(runs) / f"{member}-{scale}-seed{seed}"
+                model, used, result, config = train_experiment(
+                    member, scale=scale, device=device, data=data, seed=seed, out=out,
+                    progress=False)
+                metrics = measure(get_experiment(member), model, used, scale)
+                metrics["step_ms"] = 1000 * result.wall_time / max(result.steps, 1)
+                done.append(GroupRun(member, seed, model, result, config, used, metrics))
+                bar.update()
     return done
 
 
-# %% book/chapters/a4_experiments.md:820
+# %% book/chapters/a4_experiments.md:845
 def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     """Experiment -> {metric: mean over seeds, metric_sd: sample sd (0 for one seed), seeds}."""
     by_name: dict[str, list[dict]] = {}
@@ -558,7 +583,7 @@ def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     return summary
 
 
-# %% book/chapters/a4_experiments.md:848
+# %% book/chapters/a4_experiments.md:873
 def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = None,
                     runs: str | Path = "runs", device: str | torch.device = "auto",
                     dataset: str | None = None, progress: bool = True) -> list[Path]:
@@ -580,7 +605,7 @@ def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = 
     return paths
 
 
-# %% book/chapters/a4_experiments.md:874
+# %% book/chapters/a4_experiments.md:899
 def load_group(name: str, dataset: str, directory: str | Path | None = None) -> dict | None:
     """Experiment -> recorded summary of group NAME on `dataset`, or None unless every member is
     recorded; each summary carries its record's provenance under "provenance"."""

@@ -8,6 +8,7 @@ resume and JSON-lines metrics. Scoring is in vqlit.evaluation, recorded results 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,7 +25,7 @@ from torch import Tensor, nn
 from vqlit.data import Batcher
 
 
-# %% book/chapters/a3_training.md:117
+# %% book/chapters/a3_training.md:122
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """"auto" -> the first CUDA device if there is one, else the CPU; anything else is checked."""
     if str(device) == "auto":
@@ -39,7 +41,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-# %% book/chapters/a3_training.md:136
+# %% book/chapters/a3_training.md:141
 SCALES = ("smoke", "quick", "full")
 
 
@@ -52,7 +54,7 @@ def resolve_scale(scale: str = "auto", device: str | torch.device = "auto") -> s
     return scale
 
 
-# %% book/chapters/a3_training.md:167
+# %% book/chapters/a3_training.md:172
 def resolve_precision(precision: str, device: torch.device) -> str:
     """"auto" -> "bf16" on CUDA (the networks in bfloat16; quantizers keep float32), else "fp32"."""
     if precision == "auto":
@@ -60,7 +62,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-# %% book/chapters/a3_training.md:185
+# %% book/chapters/a3_training.md:190
 def distributed() -> tuple[int, int]:
     """(rank, world size) of the default process group; (0, 1) when there is none."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -68,7 +70,7 @@ def distributed() -> tuple[int, int]:
     return 0, 1
 
 
-# %% book/chapters/a3_training.md:194
+# %% book/chapters/a3_training.md:199
 def init_distributed(device: str | torch.device = "auto") -> torch.device:
     """Join the process group that torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK), if any.
 
@@ -85,7 +87,7 @@ def init_distributed(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-# %% book/chapters/a3_training.md:219
+# %% book/chapters/a3_training.md:224
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (every device)."""
     random.seed(seed)
@@ -93,7 +95,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# %% book/chapters/a3_training.md:238
+# %% book/chapters/a3_training.md:243
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (the model and the data aside)."""
@@ -130,7 +132,7 @@ class TrainConfig:
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
 
 
-# %% book/chapters/a3_training.md:283
+# %% book/chapters/a3_training.md:288
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(W) with weight decay on Linear/Conv weights only."""
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d)
@@ -144,7 +146,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return cls(groups, lr=config.lr, eps=config.eps)
 
 
-# %% book/chapters/a3_training.md:298
+# %% book/chapters/a3_training.md:303
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     """The learning-rate schedule, stepped once per optimisation step (None for a constant rate)."""
     if config.schedule == "onecycle":
@@ -154,9 +156,12 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-# %% book/chapters/a3_training.md:336
+# %% book/chapters/a3_training.md:341
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    """torch.save to a temporary file, fsync, then an atomic rename over `path`."""
+    """torch.save to a temporary file, fsync, then an atomic rename over `path`.
+
+    A write that fails (a full disk, a lost mount) raises OSError naming the file and the reason;
+    the previous checkpoint stays as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -166,18 +171,36 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:           # torch reports a full disk as RuntimeError
+        chain = [err]
+        while chain[-1].__cause__ or chain[-1].__context__:
+            chain.append(chain[-1].__cause__ or chain[-1].__context__)
+        full = any(getattr(e, "errno", None) == errno.ENOSPC or "No space left" in str(e)
+                   for e in chain)
+        reason = "no space left on the device" if full else f"{type(err).__name__}: {err}"
+        raise OSError(f"could not write the checkpoint {path} ({reason}); the previous "
+                      "checkpoint, if any, is intact") from err
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
-# %% book/chapters/a3_training.md:354
+# %% book/chapters/a3_training.md:371
 def load_checkpoint(path: str | Path, map_location=None) -> dict:
-    """Load a checkpoint without unpickling arbitrary objects (weights_only=True)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load a checkpoint without unpickling arbitrary objects (weights_only=True). A file that is
+    not a readable checkpoint (truncated, corrupt, another format) raises ValueError naming it."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:                  # torch's own text advises weights_only=False: no
+        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}): it is "
+                         "truncated, corrupt or not a vqlit checkpoint. Delete it, or restore a "
+                         "copy, to train from the start; never load an untrusted file with "
+                         "weights_only=False, which runs any code it holds") from None
 
 
-# %% book/chapters/a3_training.md:412
+# %% book/chapters/a3_training.md:455
 @dataclass
 class FitResult:
     """What `fit` returns: the logged rows, the steps done, the time spent, where it resumed."""
@@ -188,7 +211,7 @@ class FitResult:
     resumed_from: int = 0      # the step the run resumed from (0: a fresh run)
 
 
-# %% book/chapters/a3_training.md:428
+# %% book/chapters/a3_training.md:471
 def _rng_state(device: torch.device) -> dict:
     """The state of PyTorch's generators: the CPU's, and the device's on CUDA."""
     state = {"torch": torch.get_rng_state()}
@@ -197,7 +220,7 @@ def _rng_state(device: torch.device) -> dict:
     return state
 
 
-# %% book/chapters/a3_training.md:438
+# %% book/chapters/a3_training.md:481
 def _set_rng_state(state: dict, device: torch.device) -> None:
     """Put back a state from `_rng_state` (loaded on any device)."""
     torch.set_rng_state(state["torch"].cpu())
@@ -205,18 +228,30 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
-# %% book/chapters/a3_training.md:457
+# %% book/chapters/a3_training.md:500
 def _keep_rows(path: Path, last_step: int) -> None:
-    """Drop the rows of a metrics file written after `last_step` (atomically)."""
+    """Drop the rows of a metrics file written after `last_step` (atomically). A torn last line
+    (a kill during its write) is dropped; any other unreadable line is a ValueError naming the
+    file."""
     if path.exists():
-        rows = [line for line in path.read_text().splitlines()
-                if line and json.loads(line)["step"] <= last_step]
+        lines = [line for line in path.read_text().splitlines() if line]
+        rows = []
+        for i, line in enumerate(lines):
+            try:
+                step = json.loads(line)["step"]
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                if i == len(lines) - 1:
+                    break                                   # torn by a kill: rewritten below
+                raise ValueError(f"{path}, line {i + 1}, is not a metrics row ({err}); move the "
+                                 "file away to resume without it") from None
+            if step <= last_step:
+                rows.append(line)
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text("".join(r + "\n" for r in rows))
         os.replace(tmp, path)
 
 
-# %% book/chapters/a3_training.md:480
+# %% book/chapters/a3_training.md:545
 _RECIPE = ("batch_size", "lr", "optimizer", "eps", "weight_decay", "schedule", "grad_clip", "seed")
 
 
@@ -230,7 +265,7 @@ def _check_recipe(saved: dict, config: TrainConfig, path: Path) -> None:
                          "use another out_dir, or resume=False to start over")
 
 
-# %% book/chapters/a3_training.md:510
+# %% book/chapters/a3_training.md:575
 def _snapshot(parts: dict, *, device: torch.device, step: int, history: list[dict],
               wall_time: float, window: dict, config: TrainConfig) -> dict:
     """A checkpoint: each part's state_dict, the generators, the log so far and the recipe."""
@@ -239,7 +274,7 @@ def _snapshot(parts: dict, *, device: torch.device, step: int, history: list[dic
             "wall_time": wall_time, "window": window, "config": dataclasses.asdict(config)}
 
 
-# %% book/chapters/a3_training.md:520
+# %% book/chapters/a3_training.md:585
 def _restore(state: dict, parts: dict, device: torch.device) -> None:
     """Load a `_snapshot` back into the parts, then the generators."""
     for k, p in parts.items():
@@ -248,7 +283,7 @@ def _restore(state: dict, parts: dict, device: torch.device) -> None:
     _set_rng_state(state["rng"], device)
 
 
-# %% book/chapters/a3_training.md:554
+# %% book/chapters/a3_training.md:619
 class _Window:
     """The logs of one logging window, summed on the device; read on the host once, at its end."""
 
@@ -278,7 +313,50 @@ class _Window:
         return means
 
 
-# %% book/chapters/a3_training.md:602
+# %% book/chapters/a3_training.md:669
+def claim_dir(out: str | Path) -> Callable[[], None]:
+    """Claim directory `out` for this process (out/.lock holds its pid) and remove the temporary
+    files of interrupted saves; returns the function that releases it (a no-op where this process
+    holds it already). ValueError if a live process holds it, or `out` is not a directory."""
+    out = Path(out)
+    if out.exists() and not out.is_dir() or any(p.is_file() for p in out.parents):
+        raise ValueError(f"{out} is not a directory; out_dir must be one, or not exist yet")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / ".lock"
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder == os.getpid():
+                return lambda: None                                  # held by this process
+            if holder and _alive(holder):
+                raise ValueError(f"{out} is in use by another training (process {holder}); wait "
+                                 "for it to end, or choose another output directory") from None
+            lock.unlink(missing_ok=True)                             # its process is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        for tmp in out.glob(".checkpoint.pt.*.tmp"):                # from saves a kill cut short
+            tmp.unlink(missing_ok=True)
+        return lambda: lock.unlink(missing_ok=True)
+    raise ValueError(f"could not claim {out}: its lock file keeps changing")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:                          # another user's process: alive
+        return True
+    return True
+
+
+# %% book/chapters/a3_training.md:745
 def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None]:
     """(checkpoint, metrics log) of a run in config.out_dir; the log is rank 0's (else None)."""
     if not config.out_dir:
@@ -286,11 +364,10 @@ def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None
     out = Path(config.out_dir)
     if rank > 0:
         return out / "checkpoint.pt", None
-    out.mkdir(parents=True, exist_ok=True)
-    return out / "checkpoint.pt", out / "metrics.jsonl"
+    return out / "checkpoint.pt", out / "metrics.jsonl"          # claim_dir creates out
 
 
-# %% book/chapters/a3_training.md:615
+# %% book/chapters/a3_training.md:757
 def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
     """Add a window's row to the history and, where there is a log, as a line of JSON to it."""
     history.append(row)
@@ -299,7 +376,7 @@ def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-# %% book/chapters/a3_training.md:639
+# %% book/chapters/a3_training.md:782
 def _start(ckpt: Path | None, config: TrainConfig, parts: dict, device: torch.device,
            log: Path | None) -> tuple[list[dict], int, float, _Window]:
     """Resume from `ckpt` if asked and it exists, else seed a fresh run; cut `log` to the start.
@@ -319,7 +396,7 @@ def _start(ckpt: Path | None, config: TrainConfig, parts: dict, device: torch.de
     return [], 0, 0.0, _Window()
 
 
-# %% book/chapters/a3_training.md:663
+# %% book/chapters/a3_training.md:806
 class _StepLoss(nn.Module):
     """model.loss as a forward pass, so that DDP's gradient hooks and torch.compile see it."""
 
@@ -331,7 +408,7 @@ class _StepLoss(nn.Module):
         return self.model.loss(x)
 
 
-# %% book/chapters/a3_training.md:676
+# %% book/chapters/a3_training.md:819
 def _wrap_step(model: nn.Module, device: torch.device, world: int, compile: bool) -> nn.Module:
     """The module the loop calls for the loss: `_StepLoss`, in DDP across processes, compiled."""
     step_loss = _StepLoss(model)
@@ -344,7 +421,7 @@ def _wrap_step(model: nn.Module, device: torch.device, world: int, compile: bool
     return step_loss
 
 
-# %% book/chapters/a3_training.md:700
+# %% book/chapters/a3_training.md:843
 def _train_step(step_loss: nn.Module, x: Tensor, *, model: nn.Module,
                 optimizer: torch.optim.Optimizer, scheduler, config: TrainConfig,
                 bf16: bool) -> dict[str, Tensor]:
@@ -361,7 +438,7 @@ def _train_step(step_loss: nn.Module, x: Tensor, *, model: nn.Module,
     return logs
 
 
-# %% book/chapters/a3_training.md:731
+# %% book/chapters/a3_training.md:874
 def quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
     """Turn off the per-step NaN checks (a host sync each) of the quantizers inside `model`.
 
@@ -373,7 +450,20 @@ def quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
     return quieted
 
 
-# %% book/chapters/a3_training.md:755
+# %% book/chapters/a3_training.md:900
+def check_finite_state(model: nn.Module, *, step: int, keep: Path | None = None) -> None:
+    """Raise FloatingPointError if a floating-point parameter or buffer of `model` holds NaN or
+    infinity (at training step `step`; `keep`: the checkpoint left untouched)."""
+    floats = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+    finite = torch.stack([torch.isfinite(v).all() for v in floats.values()])     # (tensors,)
+    if not bool(finite.all()):
+        bad = [k for k, ok in zip(floats, finite.tolist()) if not ok]
+        where = f"; {keep} still holds the last good state, resume from it" if keep else ""
+        raise FloatingPointError(f"at step {step} the model holds NaN or infinity in "
+                                 f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}{where}")
+
+
+# %% book/chapters/a3_training.md:931
 def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
         device: str | torch.device = "auto") -> FitResult:
     """Train `model` on uint8 images (N, C, H, W); resumable from config.out_dir.
@@ -396,10 +486,16 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     scheduler = make_scheduler(optimizer, config)
     parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "batcher": batcher}
     ckpt, log = _run_files(config, rank)
-    history, start, spent, window = _start(ckpt, config, parts, device, log)
+    release = claim_dir(config.out_dir) if log is not None else (lambda: None)   # rank 0 writes
+    try:
+        history, start, spent, window = _start(ckpt, config, parts, device, log)
+    except BaseException:
+        release()
+        raise
 
     def checkpoint(step: int) -> None:
         if log is not None:
+            check_finite_state(model, step=step, keep=ckpt)      # never overwrite a good one
             save_checkpoint(ckpt, _snapshot(parts, device=device, step=step, history=history,
                                             wall_time=spent + time.perf_counter() - began,
                                             window=window.state_dict(), config=config))
@@ -436,7 +532,8 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     finally:
         for m in quieted:
             m.check_finite = True
+        release()
     return FitResult(history, step, spent + time.perf_counter() - began, start)
 
 
-__all__ = ['resolve_device', 'SCALES', 'resolve_scale', 'resolve_precision', 'distributed', 'init_distributed', 'seed_everything', 'TrainConfig', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_checkpoint', 'FitResult', 'quiet_finite_checks', 'fit']
+__all__ = ['resolve_device', 'SCALES', 'resolve_scale', 'resolve_precision', 'distributed', 'init_distributed', 'seed_everything', 'TrainConfig', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_checkpoint', 'FitResult', 'claim_dir', 'quiet_finite_checks', 'check_finite_state', 'fit']
