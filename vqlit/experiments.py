@@ -414,13 +414,13 @@ def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> di
     counts = torch.zeros(q.num_codes, dtype=torch.long, device=device)              # (K,)
     for i, block in enumerate(data.test_images.split(1000)):
         z = model.encode(block.to(device).float() / 255)                          # (b, h, w, d)
-        codes = q(z).indices.reshape(len(z), -1)                                   # (b, tokens)
-        if not isinstance(q, FSQuantizer):      # FSQ's grid is not in the features' space
-            codes = nearest_code(z.reshape(-1, q.code_dim).float(), q.codebook.float())
+        own = q(z).indices.reshape(len(z), -1)                                     # (b, tokens)
+        codes = own if isinstance(q, FSQuantizer) else nearest_code(   # FSQ: no feature space
+            z.reshape(-1, q.code_dim).float(), q.codebook.float())
         counts += torch.bincount(codes.reshape(-1), minlength=q.num_codes)
         if i == 0:
             n = min(alone, len(z))
-            batch = q(z).indices.reshape(len(z), -1)[:n]                          # (n, tokens)
+            batch = own[:n]                                                        # (n, tokens)
             single = torch.stack([q(z[j:j + 1]).indices.reshape(-1) for j in range(n)])
             agreement = float((batch == single).float().mean())
             bits = batch.shape[1] * math.log2(q.num_codes)
