@@ -160,6 +160,25 @@ def test_finite_check_can_be_turned_off(case):
 
 
 @PARAMETRIZED
+@pytest.mark.parametrize("heads", [1, 2])
+def test_huge_finite_inputs_are_finite_inside_the_limit_and_refused_beyond(case, heads):
+    """Eq. (feature-limit): just inside it, finite codes, loss and gradient; beyond, one clear error
+    (before: from about 1e19 an infinite loss, or NaN for the Bayesian quantizer)."""
+    q = make(case, heads=heads)
+    limit = vqlit.vq.feature_limit(8, torch.float32)
+    signs = torch.randint(0, 2, (64, 8), generator=torch.Generator().manual_seed(0)) * 2 - 1
+    z = (0.9 * limit * signs.float()).requires_grad_(True)      # every entry near the limit
+    for _ in range(2):                                          # k-means: the codes become huge too
+        out = q(z)
+        (out.loss + out.quantized.mean()).backward()            # FSQ has no loss: its output
+    assert torch.isfinite(out.quantized).all() and torch.isfinite(out.loss), case
+    assert torch.isfinite(z.grad).all(), case
+    for huge in (2 * limit, 1e19, 1e30):
+        with pytest.raises(ValueError, match="too large"):
+            q(torch.full((4, 8), huge))
+
+
+@PARAMETRIZED
 def test_state_dict_round_trip(case):
     q = make(case)
     z = torch.randn(6, 8)

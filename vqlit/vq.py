@@ -86,7 +86,14 @@ class QuantizerOutput(NamedTuple):
     stats: dict[str, Tensor]       # per batch: "usage", "perplexity" (0-dim tensors)
 
 
-# %% book/chapters/01_vq_preliminaries.md:545
+# %% book/chapters/01_vq_preliminaries.md:561
+def feature_limit(dim: int, dtype: torch.dtype) -> float:
+    """Eq. (feature-limit): the largest feature magnitude whose squared distances, d (2M)^2,
+    stay 2^20 below the largest float of the compute dtype."""
+    return 2.0 ** -10 * math.sqrt(torch.finfo(dtype).max / (4 * dim))
+
+
+# %% book/chapters/01_vq_preliminaries.md:585
 def check_features(z: Tensor, dim: int, *, finite: bool = True) -> None:
     """Raise ValueError (TypeError for a non-tensor) unless z is a finite float (..., dim) batch."""
     if not isinstance(z, Tensor):
@@ -103,13 +110,22 @@ def check_features(z: Tensor, dim: int, *, finite: bool = True) -> None:
         raise ValueError(f"expected a floating-point tensor, got {z.dtype}")
     if z.numel() == 0:
         raise ValueError(f"expected a non-empty batch, got shape {shape}")
-    if finite and not torch.isfinite(z).all():
+    if not finite:
+        return
+    low, high = torch.aminmax(z.detach())                      # NaN propagates through both
+    top = float(torch.maximum(-low, high))                     # one host sync: max |z|
+    if not math.isfinite(top):
         bad = int((~torch.isfinite(z)).sum())
         raise ValueError(f"features contain NaN or infinity ({bad} of {z.numel()} entries); "
                          "check the encoder's output and the learning rate")
+    limit = feature_limit(dim, compute_dtype(z))                          # Eq. (feature-limit)
+    if top > limit:
+        raise ValueError(f"features are too large: max |z| = {top:.3g}, expected at most "
+                         f"{limit:.3g} for dim={dim} (their squared distances would overflow); "
+                         "check the encoder's output and the learning rate")
 
 
-# %% book/chapters/01_vq_preliminaries.md:592
+# %% book/chapters/01_vq_preliminaries.md:643
 class Assignment(NamedTuple):
     """What a method's `Quantizer.assign` returns for the flattened vectors of a batch."""
 
@@ -119,7 +135,7 @@ class Assignment(NamedTuple):
     surrogate: Tensor | None = None  # (N H, d/H) whose gradient the output takes; None: the input
 
 
-# %% book/chapters/01_vq_preliminaries.md:609
+# %% book/chapters/01_vq_preliminaries.md:660
 class Quantizer(nn.Module):
     """The skeleton of every vqlit quantizer: K codes of dimension dim / heads, shared by the heads.
 
@@ -171,7 +187,7 @@ class Quantizer(nn.Module):
         return f"num_codes={self.num_codes}, dim={self.dim}, heads={self.heads}{kmeans}"
 
 
-# %% book/chapters/01_vq_preliminaries.md:708
+# %% book/chapters/01_vq_preliminaries.md:759
 INITS = ("normal", "uniform", "unit_scaling")
 
 
@@ -190,7 +206,7 @@ def init_codebook(num_codes: int, dim: int, init: str = "normal", *,
     raise ValueError(f"init must be one of {INITS}, got {init!r}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:745
+# %% book/chapters/01_vq_preliminaries.md:796
 class VectorQuantizer(Quantizer):
     """VQ-VAE's quantizer: the nearest code, Eq. (vq-nearest), trained by Eq. (vqvae-loss)."""
 
@@ -216,7 +232,7 @@ class VectorQuantizer(Quantizer):
                 f"commitment_weight={self.commitment_weight}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:852
+# %% book/chapters/01_vq_preliminaries.md:903
 class EMAVectorQuantizer(Quantizer):
     """Nearest-code quantizer whose codebook follows EMA k-means, Eqs. (ema-update), (ema-laplace).
 
@@ -293,7 +309,7 @@ class EMAVectorQuantizer(Quantizer):
                 f"dead_code_threshold={self.dead_code_threshold}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:1322
+# %% book/chapters/01_vq_preliminaries.md:1373
 def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = None) -> Tensor:
     """num rows of z (N, d): distinct rows if N >= num, else drawn with replacement."""
     n = z.shape[0]
@@ -302,7 +318,7 @@ def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = N
     return z[rows.to(z.device)]                                                 # (num, d)
 
 
-# %% book/chapters/01_vq_preliminaries.md:1342
+# %% book/chapters/01_vq_preliminaries.md:1393
 @torch.no_grad()
 def kmeans_centres(z: Tensor, num_codes: int, *, iters: int = 10,
                    generator: torch.Generator | None = None) -> Tensor:
@@ -321,7 +337,7 @@ def kmeans_centres(z: Tensor, num_codes: int, *, iters: int = 10,
     return means
 
 
-# %% book/chapters/01_vq_preliminaries.md:1390
+# %% book/chapters/01_vq_preliminaries.md:1441
 @torch.no_grad()
 def kmeans_init_(quantizer: Quantizer, flat: Tensor, *, iters: int = 10) -> None:
     """Set quantizer's codebook to the k-means centres of flat (N H, d/H), kmeans_centres; under
@@ -333,7 +349,7 @@ def kmeans_init_(quantizer: Quantizer, flat: Tensor, *, iters: int = 10) -> None
     quantizer.initialized.fill_(True)
 
 
-# %% book/chapters/01_vq_preliminaries.md:1434
+# %% book/chapters/01_vq_preliminaries.md:1485
 @torch.no_grad()
 def replace_dead_codes_(quantizer: EMAVectorQuantizer, z: Tensor, counts: Tensor,
                         debias: Tensor) -> int:
@@ -353,4 +369,4 @@ def replace_dead_codes_(quantizer: EMAVectorQuantizer, z: Tensor, counts: Tensor
     return moved
 
 
-__all__ = ['compute_dtype', 'squared_distances', 'nearest_code', 'straight_through', 'vq_loss', 'QuantizerOutput', 'check_features', 'Assignment', 'Quantizer', 'INITS', 'init_codebook', 'VectorQuantizer', 'EMAVectorQuantizer', 'sample_vectors', 'kmeans_centres', 'kmeans_init_', 'replace_dead_codes_']
+__all__ = ['compute_dtype', 'squared_distances', 'nearest_code', 'straight_through', 'vq_loss', 'QuantizerOutput', 'feature_limit', 'check_features', 'Assignment', 'Quantizer', 'INITS', 'init_codebook', 'VectorQuantizer', 'EMAVectorQuantizer', 'sample_vectors', 'kmeans_centres', 'kmeans_init_', 'replace_dead_codes_']
