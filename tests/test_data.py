@@ -143,6 +143,31 @@ def test_mismatched_images_and_labels_are_refused(isolated):
         load_dataset("mnist", root=isolated / "mine", verbose=False)
 
 
+@pytest.mark.parametrize("role, array, message", [
+    ("test_labels", np.array([0, 1, 2, 3, 4, 5, 6, 10], np.uint8), r"the classes 0\.\.9"),
+    ("train_labels", np.full(20, -1, np.int8), r"in \[-1, -1\]"),
+    ("train_labels", np.zeros(20, np.float32), "labels of type float32"),
+    ("train_images", np.zeros((20, 28, 28), np.float32), "expected unsigned bytes"),
+])
+def test_labels_outside_the_classes_and_float_images_name_the_file(isolated, role, array,
+                                                                    message):
+    write_fake_idx_set(isolated / "mine", gz=False)
+    name = FILES[role].removesuffix(".gz")
+    write_idx(isolated / "mine" / name, array)
+    with pytest.raises(DataError, match=message) as err:
+        load_dataset("mnist", root=isolated / "mine", verbose=False)
+    assert str(err.value).startswith(str(isolated / "mine" / name))
+
+
+def test_idx_shape_whose_size_overflows_int64_names_the_file(tmp_path):
+    """Four dimensions of 2^16 hold 2^64 entries: numpy's int64 product wraps to 0."""
+    raw = bytes([0, 0, 0x08, 4]) + (2**16).to_bytes(4, "big") * 4
+    (tmp_path / "huge.idx").write_bytes(raw)
+    with pytest.raises(DataError, match="truncated or corrupted") as err:
+        read_idx(tmp_path / "huge.idx")
+    assert str(tmp_path / "huge.idx") in str(err.value)
+
+
 def test_sources_in_order_cache_then_system(isolated, monkeypatch):
     system = isolated / "system" / "fashion-mnist"
     write_fake_idx_set(system, seed=1)
@@ -347,6 +372,29 @@ def test_archive_with_an_escaping_member_is_refused(tmp_path, monkeypatch):
     with pytest.raises(DatasetUnavailable, match="points outside the archive"):
         data.locate(spec, download_missing=True)
     assert not list(tmp_path.rglob("outside.txt"))
+
+
+@pytest.mark.parametrize("members, names, message", [
+    ({"d/one.bin": b"1", "d/two.bin": b"2", "../outside.bin": b"x"}, {"one.bin", "two.bin"},
+     "outside the archive"),                                   # the bad member comes last
+    ({"d/one.bin": b"1", "d/two.bin": b"2"}, {"one.bin", "three.bin"}, "does not contain"),
+])
+def test_refused_archive_leaves_the_destination_unchanged(tmp_path, members, names, message):
+    """Before: the good members stayed in dest. Now: none written, no staging folder left."""
+    import io, tarfile
+    archive = tmp_path / "a.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "kept.txt").write_text("mine")
+    with pytest.raises(DataError, match=message):
+        data.extract_members(archive, names, dest)
+    assert [p.name for p in dest.iterdir()] == ["kept.txt"]
+    assert (dest / "kept.txt").read_text() == "mine"
 
 
 def test_local_cifar_archive_with_a_bad_sum_is_refused(tmp_path, monkeypatch):

