@@ -191,6 +191,26 @@ def test_a_refused_resume_leaves_the_run_as_it_was(tmp_path):
     assert again.returncode == 0 and json.loads(again.stdout)["scale"] == "smoke"
 
 
+def test_a_run_json_naming_another_run_is_refused(tmp_path):
+    out = tmp_path / "run"
+    done = vqlit("train", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out", out,
+                 "--dataset", "digits", "--max-steps", "2")
+    assert done.returncode == 0, done.stderr
+    kept = json.loads((out / "run.json").read_text())
+    for edit in ({"experiment": "compare_nn_mnist"}, {"seed": kept["seed"] + 1}):
+        (out / "run.json").write_text(json.dumps({**kept, **edit}))
+        done = vqlit("evaluate", out, "--device", "cpu")
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "vq_nn_mnist at smoke on digits, seed 0" in done.stderr, done.stderr
+    (out / "run.json").write_text(json.dumps({**kept, "experiment": "compare_nn_mnist"}))
+    resumed = vqlit("train", "compare_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out",
+                    out, "--dataset", "digits", "--resume")   # run.json says so, the checkpoint not
+    assert resumed.returncode == 2 and "different recipe" in resumed.stderr, resumed.stderr
+    (out / "run.json").write_text(json.dumps(kept))
+    again = vqlit("evaluate", out, "--device", "cpu")
+    assert again.returncode == 0 and json.loads(again.stdout)["experiment"] == "vq_nn_mnist"
+
+
 @pytest.mark.parametrize("damage", ["truncated", "random bytes"])
 def test_a_corrupt_checkpoint_is_named_and_not_loaded_unsafely(tmp_path, damage):
     out = tmp_path / "run"

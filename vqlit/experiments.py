@@ -295,7 +295,7 @@ GROUPS = {"compare": Group("compare", "Chapter 5: every method at equal budget, 
                            tuple(COMPARE_METHODS.values()), COMPARE_SEEDS)}
 
 
-# %% book/chapters/a4_experiments.md:474
+# %% book/chapters/a4_experiments.md:477
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True, data: ImageData | None = None) -> ImageData:
     """The experiment's data set (or `dataset`, or the loaded `data`), subset for `scale`."""
@@ -313,7 +313,7 @@ def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = No
     return data.subset(recipe.get("train"), recipe.get("test"))
 
 
-# %% book/chapters/a4_experiments.md:506
+# %% book/chapters/a4_experiments.md:509
 def _run_info(directory: Path) -> dict:
     path = Path(directory) / "run.json"
     if not path.is_file():
@@ -329,6 +329,11 @@ def _run_info(directory: Path) -> dict:
 
 
 _RUN_KEYS = ("experiment", "scale", "dataset", "seed")
+
+
+def _run_label(info: dict) -> str:
+    """What a run is, as its checkpoint keeps it (TrainConfig.label)."""
+    return f"{info['experiment']} at {info['scale']} on {info['dataset']}, seed {info['seed']}"
 
 
 def train_experiment(name: str, *, scale: str = "auto", device: str | torch.device = "auto",
@@ -352,12 +357,13 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
                              resume=resume, progress=progress, stop_at=max_steps, **overrides)
     if out is not None and not config.checkpoint_every:
         config.checkpoint_every = max(config.steps // 20, 1)       # a checkpoint every 5 %
+    info = {"experiment": name, "scale": scale, "dataset": data.name, "seed": config.seed}
+    config.label = _run_label(info)                    # the checkpoint knows which run it is
     torch.manual_seed(config.seed)
     model = experiment.model(data)
     release = lambda: None
     if out is not None and rank == 0:
         release = claim_dir(out)                       # one training per directory, from here
-        info = {"experiment": name, "scale": scale, "dataset": data.name, "seed": config.seed}
         try:
             done = [(Path(out) / f).exists() for f in ("checkpoint.pt", "run.json")]
             if resume and all(done):
@@ -376,7 +382,7 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
     return model, data, result, config
 
 
-# %% book/chapters/a4_experiments.md:582
+# %% book/chapters/a4_experiments.md:591
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the whole test set of `data`."""
     if experiment.metrics is not None:
@@ -393,14 +399,19 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
     data = prepare_data(experiment, info["scale"], dataset=info["dataset"], verbose=False)
     torch.manual_seed(info["seed"])
     model = experiment.model(data)
-    state = load_checkpoint(Path(directory) / "checkpoint.pt", map_location="cpu")
+    path = Path(directory) / "checkpoint.pt"
+    state = load_checkpoint(path, map_location="cpu")
+    label = state["config"].get("label")               # absent in checkpoints of older versions
+    if label and label != _run_label(info):
+        raise ValueError(f"{path} holds a run of {label}, but run.json describes "
+                         f"{_run_label(info)}; restore run.json, or train afresh elsewhere")
     model.load_state_dict(state["model"])
     model.to(resolve_device(device))
     return {"experiment": info["experiment"], "scale": info["scale"], "dataset": data.name,
             "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
-# %% book/chapters/a4_experiments.md:612
+# %% book/chapters/a4_experiments.md:626
 @torch.no_grad()
 def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> dict:
     """Appendix C's image metrics of the test set, plus: bits_per_image (indices per image x
@@ -429,7 +440,7 @@ def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> di
             "alone_agreement": agreement}
 
 
-# %% book/chapters/a4_experiments.md:663
+# %% book/chapters/a4_experiments.md:677
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
               dataset: str | None = None, progress: bool = True) -> Path:
@@ -450,7 +461,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
                       wall_time=time.perf_counter() - began, out=out)
 
 
-# %% book/chapters/a4_experiments.md:688
+# %% book/chapters/a4_experiments.md:702
 def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig, metrics: dict,
                *, scale: str, device, wall_time: float, out: str | Path | None = None) -> Path:
     """Record a trained run of experiment NAME in out/ (default: book/results/); its path."""
@@ -474,7 +485,7 @@ def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig
         wall_time=wall_time, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:717
+# %% book/chapters/a4_experiments.md:731
 _FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}",
             "nn_usage": "{:.2%}", "alone_agreement": "{:.1%}", "ssim": "{:.3f}",
             "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}"}
@@ -517,7 +528,7 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-# %% book/chapters/a4_experiments.md:795
+# %% book/chapters/a4_experiments.md:818
 @dataclass
 class GroupRun:
     """One trained run of a group: the experiment, its seed, the model, its fit and metrics."""
@@ -566,7 +577,7 @@ def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "a
     return done
 
 
-# %% book/chapters/a4_experiments.md:845
+# %% book/chapters/a4_experiments.md:868
 def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     """Experiment -> {metric: mean over seeds, metric_sd: sample sd (0 for one seed), seeds}."""
     by_name: dict[str, list[dict]] = {}
@@ -583,7 +594,7 @@ def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     return summary
 
 
-# %% book/chapters/a4_experiments.md:873
+# %% book/chapters/a4_experiments.md:896
 def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = None,
                     runs: str | Path = "runs", device: str | torch.device = "auto",
                     dataset: str | None = None, progress: bool = True) -> list[Path]:
@@ -605,7 +616,7 @@ def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = 
     return paths
 
 
-# %% book/chapters/a4_experiments.md:899
+# %% book/chapters/a4_experiments.md:922
 def load_group(name: str, dataset: str, directory: str | Path | None = None) -> dict | None:
     """Experiment -> recorded summary of group NAME on `dataset`, or None unless every member is
     recorded; each summary carries its record's provenance under "provenance"."""

@@ -117,6 +117,7 @@ class TrainConfig:
     precision: str = "auto"           # "auto" (bf16 on CUDA, else fp32) | "bf16" | "fp32"
     compile: bool = False             # torch.compile the step (worth it for long GPU runs)
     stop_at: int | None = None        # end this call at that step (checkpointed); resume later
+    label: str = ""                   # what the run is (Appendix D), kept in its checkpoints
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "adamw"):
@@ -132,7 +133,7 @@ class TrainConfig:
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
 
 
-# %% book/chapters/a3_training.md:288
+# %% book/chapters/a3_training.md:289
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(W) with weight decay on Linear/Conv weights only."""
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d)
@@ -146,7 +147,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return cls(groups, lr=config.lr, eps=config.eps)
 
 
-# %% book/chapters/a3_training.md:303
+# %% book/chapters/a3_training.md:304
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     """The learning-rate schedule, stepped once per optimisation step (None for a constant rate)."""
     if config.schedule == "onecycle":
@@ -156,7 +157,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-# %% book/chapters/a3_training.md:341
+# %% book/chapters/a3_training.md:342
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """torch.save to a temporary file, fsync, then an atomic rename over `path`.
 
@@ -185,7 +186,7 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     return path
 
 
-# %% book/chapters/a3_training.md:371
+# %% book/chapters/a3_training.md:372
 def load_checkpoint(path: str | Path, map_location=None) -> dict:
     """Load a checkpoint without unpickling arbitrary objects (weights_only=True). A file that is
     not a readable checkpoint (truncated, corrupt, another format) raises ValueError naming it."""
@@ -200,7 +201,7 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
                          "weights_only=False, which runs any code it holds") from None
 
 
-# %% book/chapters/a3_training.md:455
+# %% book/chapters/a3_training.md:456
 @dataclass
 class FitResult:
     """What `fit` returns: the logged rows, the steps done, the time spent, where it resumed."""
@@ -211,7 +212,7 @@ class FitResult:
     resumed_from: int = 0      # the step the run resumed from (0: a fresh run)
 
 
-# %% book/chapters/a3_training.md:471
+# %% book/chapters/a3_training.md:472
 def _rng_state(device: torch.device) -> dict:
     """The state of PyTorch's generators: the CPU's, and the device's on CUDA."""
     state = {"torch": torch.get_rng_state()}
@@ -220,7 +221,7 @@ def _rng_state(device: torch.device) -> dict:
     return state
 
 
-# %% book/chapters/a3_training.md:481
+# %% book/chapters/a3_training.md:482
 def _set_rng_state(state: dict, device: torch.device) -> None:
     """Put back a state from `_rng_state` (loaded on any device)."""
     torch.set_rng_state(state["torch"].cpu())
@@ -228,7 +229,7 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
-# %% book/chapters/a3_training.md:500
+# %% book/chapters/a3_training.md:501
 def _keep_rows(path: Path, last_step: int) -> None:
     """Drop the rows of a metrics file written after `last_step` (atomically). A torn last line
     (a kill during its write) is dropped; any other unreadable line is a ValueError naming the
@@ -251,13 +252,15 @@ def _keep_rows(path: Path, last_step: int) -> None:
         os.replace(tmp, path)
 
 
-# %% book/chapters/a3_training.md:545
+# %% book/chapters/a3_training.md:548
 _RECIPE = ("batch_size", "lr", "optimizer", "eps", "weight_decay", "schedule", "grad_clip", "seed")
 
 
 def _check_recipe(saved: dict, config: TrainConfig, path: Path) -> None:
     """Refuse to resume the checkpoint `path`, written with config `saved`, under another recipe."""
     changed = [k for k in _RECIPE if saved.get(k) != getattr(config, k)]
+    if saved.get("label", config.label) != config.label:          # another experiment's run
+        changed.append("label")
     if config.schedule == "onecycle" and saved["steps"] != config.steps:
         changed.append("steps")
     if changed:
@@ -265,7 +268,7 @@ def _check_recipe(saved: dict, config: TrainConfig, path: Path) -> None:
                          "use another out_dir, or resume=False to start over")
 
 
-# %% book/chapters/a3_training.md:575
+# %% book/chapters/a3_training.md:586
 def _snapshot(parts: dict, *, device: torch.device, step: int, history: list[dict],
               wall_time: float, window: dict, config: TrainConfig) -> dict:
     """A checkpoint: each part's state_dict, the generators, the log so far and the recipe."""
@@ -274,7 +277,7 @@ def _snapshot(parts: dict, *, device: torch.device, step: int, history: list[dic
             "wall_time": wall_time, "window": window, "config": dataclasses.asdict(config)}
 
 
-# %% book/chapters/a3_training.md:585
+# %% book/chapters/a3_training.md:596
 def _restore(state: dict, parts: dict, device: torch.device) -> None:
     """Load a `_snapshot` back into the parts, then the generators."""
     for k, p in parts.items():
@@ -283,7 +286,7 @@ def _restore(state: dict, parts: dict, device: torch.device) -> None:
     _set_rng_state(state["rng"], device)
 
 
-# %% book/chapters/a3_training.md:619
+# %% book/chapters/a3_training.md:630
 class _Window:
     """The logs of one logging window, summed on the device; read on the host once, at its end."""
 
@@ -313,7 +316,7 @@ class _Window:
         return means
 
 
-# %% book/chapters/a3_training.md:669
+# %% book/chapters/a3_training.md:680
 def claim_dir(out: str | Path) -> Callable[[], None]:
     """Claim directory `out` for this process (out/.lock holds its pid) and remove the temporary
     files of interrupted saves; returns the function that releases it (a no-op where this process
@@ -356,7 +359,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# %% book/chapters/a3_training.md:745
+# %% book/chapters/a3_training.md:756
 def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None]:
     """(checkpoint, metrics log) of a run in config.out_dir; the log is rank 0's (else None)."""
     if not config.out_dir:
@@ -367,7 +370,7 @@ def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None
     return out / "checkpoint.pt", out / "metrics.jsonl"          # claim_dir creates out
 
 
-# %% book/chapters/a3_training.md:757
+# %% book/chapters/a3_training.md:768
 def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
     """Add a window's row to the history and, where there is a log, as a line of JSON to it."""
     history.append(row)
@@ -376,7 +379,7 @@ def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-# %% book/chapters/a3_training.md:782
+# %% book/chapters/a3_training.md:793
 def _start(ckpt: Path | None, config: TrainConfig, parts: dict, device: torch.device,
            log: Path | None) -> tuple[list[dict], int, float, _Window]:
     """Resume from `ckpt` if asked and it exists, else seed a fresh run; cut `log` to the start.
@@ -396,7 +399,7 @@ def _start(ckpt: Path | None, config: TrainConfig, parts: dict, device: torch.de
     return [], 0, 0.0, _Window()
 
 
-# %% book/chapters/a3_training.md:806
+# %% book/chapters/a3_training.md:817
 class _StepLoss(nn.Module):
     """model.loss as a forward pass, so that DDP's gradient hooks and torch.compile see it."""
 
@@ -408,7 +411,7 @@ class _StepLoss(nn.Module):
         return self.model.loss(x)
 
 
-# %% book/chapters/a3_training.md:819
+# %% book/chapters/a3_training.md:830
 def _wrap_step(model: nn.Module, device: torch.device, world: int, compile: bool) -> nn.Module:
     """The module the loop calls for the loss: `_StepLoss`, in DDP across processes, compiled."""
     step_loss = _StepLoss(model)
@@ -421,7 +424,7 @@ def _wrap_step(model: nn.Module, device: torch.device, world: int, compile: bool
     return step_loss
 
 
-# %% book/chapters/a3_training.md:843
+# %% book/chapters/a3_training.md:854
 def _train_step(step_loss: nn.Module, x: Tensor, *, model: nn.Module,
                 optimizer: torch.optim.Optimizer, scheduler, config: TrainConfig,
                 bf16: bool) -> dict[str, Tensor]:
@@ -438,7 +441,7 @@ def _train_step(step_loss: nn.Module, x: Tensor, *, model: nn.Module,
     return logs
 
 
-# %% book/chapters/a3_training.md:874
+# %% book/chapters/a3_training.md:885
 def quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
     """Turn off the per-step NaN checks (a host sync each) of the quantizers inside `model`.
 
@@ -450,7 +453,7 @@ def quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
     return quieted
 
 
-# %% book/chapters/a3_training.md:900
+# %% book/chapters/a3_training.md:911
 def check_finite_state(model: nn.Module, *, step: int, keep: Path | None = None) -> None:
     """Raise FloatingPointError if a floating-point parameter or buffer of `model` holds NaN or
     infinity (at training step `step`; `keep`: the checkpoint left untouched)."""
@@ -463,7 +466,7 @@ def check_finite_state(model: nn.Module, *, step: int, keep: Path | None = None)
                                  f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}{where}")
 
 
-# %% book/chapters/a3_training.md:931
+# %% book/chapters/a3_training.md:942
 def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
         device: str | torch.device = "auto") -> FitResult:
     """Train `model` on uint8 images (N, C, H, W); resumable from config.out_dir.
