@@ -34,12 +34,14 @@ CASES = {
                                    {"solver": replace(OPTVQ_SOLVER, method="textbook")}),
     "SinkhornQuantizer-exact": (vqlit.optvq.SinkhornQuantizer,
                                 {"solver": vqlit.wasserstein.ExactOT()}),
+    "SinkhornQuantizer-proj": (vqlit.optvq.SinkhornQuantizer, {"use_proj": True}),
     "FSQuantizer": (vqlit.fsq.FSQuantizer, {}),
     "BalancedSoftQuantizer": (vqlit.family.BalancedSoftQuantizer, {}),
     "BalancedSoftQuantizer-rows": (vqlit.family.BalancedSoftQuantizer, {"balanced": False}),
 }
 CODEBOOK_FREE = {"FSQuantizer"}   # no num_codes or init to choose: the levels fix the grid
 SOFT = {"BayesianQuantizer", "BalancedSoftQuantizer", "BalancedSoftQuantizer-rows"}  # mean outputs
+PROJECTED = {"SinkhornQuantizer-proj"}   # init draws e~; the codes are W e~ + b
 PARAMETRIZED = pytest.mark.parametrize("case", list(CASES))
 
 
@@ -132,8 +134,9 @@ def test_shared_init_options(case, init):
         pytest.skip("a fixed grid: no init to choose")
     q = make(case, init=init, num_codes=64, dim=16)
     bound = {"uniform": 1 / 64, "unit_scaling": (3 / 16) ** 0.5}.get(init)
+    drawn = q.parametrizations.codebook.original if case in PROJECTED else q.codebook  # e~ or e
     if bound is not None:
-        assert float(q.codebook.detach().abs().max()) <= bound
+        assert float(drawn.detach().abs().max()) <= bound
 
 
 @PARAMETRIZED

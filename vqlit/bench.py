@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:984
+# %% book/chapters/a4_experiments.md:1017
 """Quantizers timed side by side: one training step each, as ratios measured in the same run."""
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def make_quantizer(name: str, *, num_codes: int, dim: int) -> Quantizer:
     return QUANTIZERS[name](num_codes=num_codes, dim=dim)
 
 
-# %% book/chapters/a4_experiments.md:1037
+# %% book/chapters/a4_experiments.md:1070
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -82,7 +82,7 @@ def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
     return statistics.median(times), peak
 
 
-# %% book/chapters/a4_experiments.md:1086
+# %% book/chapters/a4_experiments.md:1119
 def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
           dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
           seed: int = 0) -> list[dict]:
@@ -113,7 +113,7 @@ def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int
     return rows
 
 
-# %% book/chapters/a4_experiments.md:1118
+# %% book/chapters/a4_experiments.md:1151
 def format_bench(rows: list[dict]) -> str:
     """The rows as an aligned text table."""
     lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'peak MiB':>11}"]

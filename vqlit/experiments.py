@@ -179,13 +179,13 @@ for _ds in ("mnist", "cifar10"):
             VQWAE_SCALES, paper={"perplexity": _VQVAE_SWEEP[_ds][_k]}, source="VQ-WAE Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:307
+# %% book/chapters/a4_experiments.md:309
 _OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
 
 
-def _sinkhorn_quantizer() -> nn.Module:
+def _sinkhorn_quantizer(use_proj: bool = False) -> nn.Module:
     return SinkhornQuantizer(num_codes=1024, dim=8, heads=4, solver=OPTVQ_SOLVER,  # eps 10, 5 it.
-                             codebook_weight=0.25)
+                             codebook_weight=0.25, use_proj=use_proj)
 
 
 for _ds in ("mnist", "cifar10"):
@@ -193,9 +193,13 @@ for _ds in ("mnist", "cifar10"):
         f"optvq_{_ds}", "04_optvq", f"OptVQ Table 2: Sinkhorn VQ, 4 heads, K = 1024, {_ds}", _ds,
         _small_cnn(_sinkhorn_quantizer), OPTVQ_SCALES, paper=_OPTVQ_PAPER[_ds],
         source="OptVQ Table 2"))
+    register(Experiment(
+        f"optvq_proj_{_ds}", "04_optvq", f"OptVQ with the official configs' projected codebook "
+        f"(use_proj), {_ds}", _ds, _small_cnn(lambda: _sinkhorn_quantizer(use_proj=True)),
+        OPTVQ_SCALES, source="OptVQ's official configurations (not a row of its Table 2)"))
 
 
-# %% book/chapters/a4_experiments.md:331
+# %% book/chapters/a4_experiments.md:337
 SOFT_SCALES = {
     "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
                   log_every=1),
@@ -211,7 +215,7 @@ _SOFT_PAPER = {  # Table 1 of Wu & Flierl, MNIST, d = 64: clustering acc., NMI, 
 }
 
 
-def _soft_model(row: str) -> Callable[[ImageData], nn.Module]:
+def _soft_model(row: str, noise_std: float = 0.0) -> Callable[[ImageData], nn.Module]:
     from vqlit.models import mlp_autoencoder
     from vqlit.soft import soft_mlp_autoencoder
 
@@ -224,7 +228,7 @@ def _soft_model(row: str) -> Callable[[ImageData], nn.Module]:
                                  init="unit_scaling")                 # the paper's initialisation
             return mlp_autoencoder(vq, **shape)
         pixel_var = float((data.train_images.float() / 255).var())
-        return soft_mlp_autoencoder(num_codes=128, commitment_weight=2.5, noise_std=0.0,
+        return soft_mlp_autoencoder(num_codes=128, commitment_weight=2.5, noise_std=noise_std,
                                     quantizer_weight=3 * pixel_var, **shape)
     return build
 
@@ -243,7 +247,18 @@ for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128")
         evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
 
 
-# %% book/chapters/a4_experiments.md:391
+# %% book/chapters/a4_experiments.md:390
+SOFT_NOISES = (0.0, 0.03, 0.1, 0.3, 1.0)   # noise_std of Chapter 2's sweep (the released code: 0)
+for _noise in SOFT_NOISES:
+    register(Experiment(
+        f"soft_noise{_noise:g}_mnist", "02_soft_vq",
+        f"Soft VQ-VAE with latent noise of std {_noise:g}, mnist", "mnist",
+        _soft_model("bayes", _noise), SOFT_SCALES, image_size=None, metrics=_latent_metrics,
+        source="this book, Chapter 2 (the paper states no noise level)",
+        evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
+
+
+# %% book/chapters/a4_experiments.md:424
 COMPARE_SCALES = {   # one recipe for every method: OptVQ's optimiser, Chapter 5's sizes
     "smoke": dict(_OPTVQ_RECIPE, steps=10, batch_size=32, train=1024, test=128, log_every=2),
     "quick": dict(_OPTVQ_RECIPE, steps=150, batch_size=32, test=1000, log_every=5),
@@ -280,7 +295,7 @@ for _label, (_slug, _quantizer) in _COMPARE.items():
         source="this book, Chapter 5"))
 
 
-# %% book/chapters/a4_experiments.md:432
+# %% book/chapters/a4_experiments.md:465
 @dataclass(frozen=True)
 class Group:
     """Experiments run together, each over several seeds, and recorded as mean and sd."""
@@ -295,7 +310,7 @@ GROUPS = {"compare": Group("compare", "Chapter 5: every method at equal budget, 
                            tuple(COMPARE_METHODS.values()), COMPARE_SEEDS)}
 
 
-# %% book/chapters/a4_experiments.md:477
+# %% book/chapters/a4_experiments.md:510
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True, data: ImageData | None = None) -> ImageData:
     """The experiment's data set (or `dataset`, or the loaded `data`), subset for `scale`."""
@@ -313,7 +328,7 @@ def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = No
     return data.subset(recipe.get("train"), recipe.get("test"))
 
 
-# %% book/chapters/a4_experiments.md:509
+# %% book/chapters/a4_experiments.md:542
 def _run_info(directory: Path) -> dict:
     path = Path(directory) / "run.json"
     if not path.is_file():
@@ -382,7 +397,7 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
     return model, data, result, config
 
 
-# %% book/chapters/a4_experiments.md:591
+# %% book/chapters/a4_experiments.md:624
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the whole test set of `data`."""
     if experiment.metrics is not None:
@@ -411,7 +426,7 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
             "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
-# %% book/chapters/a4_experiments.md:626
+# %% book/chapters/a4_experiments.md:659
 @torch.no_grad()
 def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> dict:
     """Appendix C's image metrics of the test set, plus: bits_per_image (indices per image x
@@ -440,7 +455,7 @@ def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> di
             "alone_agreement": agreement}
 
 
-# %% book/chapters/a4_experiments.md:677
+# %% book/chapters/a4_experiments.md:710
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
               dataset: str | None = None, progress: bool = True) -> Path:
@@ -461,7 +476,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
                       wall_time=time.perf_counter() - began, out=out)
 
 
-# %% book/chapters/a4_experiments.md:702
+# %% book/chapters/a4_experiments.md:735
 def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig, metrics: dict,
                *, scale: str, device, wall_time: float, out: str | Path | None = None) -> Path:
     """Record a trained run of experiment NAME in out/ (default: book/results/); its path."""
@@ -485,7 +500,7 @@ def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig
         wall_time=wall_time, directory=out)
 
 
-# %% book/chapters/a4_experiments.md:731
+# %% book/chapters/a4_experiments.md:764
 _FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}",
             "nn_usage": "{:.2%}", "alone_agreement": "{:.1%}", "ssim": "{:.3f}",
             "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}"}
@@ -528,7 +543,7 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-# %% book/chapters/a4_experiments.md:818
+# %% book/chapters/a4_experiments.md:851
 @dataclass
 class GroupRun:
     """One trained run of a group: the experiment, its seed, the model, its fit and metrics."""
@@ -577,7 +592,7 @@ def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "a
     return done
 
 
-# %% book/chapters/a4_experiments.md:868
+# %% book/chapters/a4_experiments.md:901
 def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     """Experiment -> {metric: mean over seeds, metric_sd: sample sd (0 for one seed), seeds}."""
     by_name: dict[str, list[dict]] = {}
@@ -594,7 +609,7 @@ def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     return summary
 
 
-# %% book/chapters/a4_experiments.md:896
+# %% book/chapters/a4_experiments.md:929
 def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = None,
                     runs: str | Path = "runs", device: str | torch.device = "auto",
                     dataset: str | None = None, progress: bool = True) -> list[Path]:
@@ -616,7 +631,7 @@ def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = 
     return paths
 
 
-# %% book/chapters/a4_experiments.md:922
+# %% book/chapters/a4_experiments.md:955
 def load_group(name: str, dataset: str, directory: str | Path | None = None) -> dict | None:
     """Experiment -> recorded summary of group NAME on `dataset`, or None unless every member is
     recorded; each summary carries its record's provenance under "provenance"."""
@@ -646,4 +661,4 @@ def group_table(summary: dict[str, dict], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'compare_metrics', 'reproduce', 'record_run', 'results_table', 'GroupRun', 'get_group', 'run_group', 'summarize', 'reproduce_group', 'load_group', 'group_table']
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'SOFT_NOISES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'compare_metrics', 'reproduce', 'record_run', 'results_table', 'GroupRun', 'get_group', 'run_group', 'summarize', 'reproduce_group', 'load_group', 'group_table']

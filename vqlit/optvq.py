@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from vqlit.sinkhorn import OPTVQ_SOLVER, SinkhornSolver, uniform_marginals
 from vqlit.vq import (Assignment, Quantizer, compute_dtype, init_codebook, squared_distances,
@@ -26,7 +27,7 @@ def euclidean_distances(z: Tensor, codebook: Tensor) -> Tensor:
     return squared_distances(z, codebook).sqrt_()                          # (N, K) in place
 
 
-# %% book/chapters/04_optvq.md:1347
+# %% book/chapters/04_optvq.md:1348
 def _fused_backend(z: Tensor, codebook: Tensor, solver: Solver, backend: str) -> bool:
     """Whether the assignment runs as the fused Triton kernels (see "Speed and memory")."""
     if backend not in BACKENDS:
@@ -45,7 +46,7 @@ def _fused_backend(z: Tensor, codebook: Tensor, solver: Solver, backend: str) ->
     return usable
 
 
-# %% book/chapters/04_optvq.md:1369
+# %% book/chapters/04_optvq.md:1370
 @torch.no_grad()
 def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVER, group=None,
                     backend: str = "auto") -> Tensor:
@@ -71,7 +72,7 @@ def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVE
     return argmax_(cost, a, b) if argmax_ is not None else solver(cost, a, b).argmax(-1)
 
 
-# %% book/chapters/04_optvq.md:1403
+# %% book/chapters/04_optvq.md:1419
 class SinkhornQuantizer(Quantizer):
     """OptVQ: codes chosen by Sinkhorn on normalized distances; straight-through; (optvq-loss)."""
 
@@ -83,6 +84,7 @@ class SinkhornQuantizer(Quantizer):
                  backend: str = "auto",            # "auto" | "torch" | "triton" (fused kernels)
                  distributed: bool = True,         # reduce over processes if any
                  init: str = "normal",             # one of vqlit.vq.INITS
+                 use_proj: bool = False,           # codes = W e + b, Eq. (optvq-proj)
                  check_finite: bool = True):       # reject NaN / inf inputs (one host sync)
         super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite)
         if isinstance(solver, str) or not callable(solver):
@@ -93,6 +95,12 @@ class SinkhornQuantizer(Quantizer):
         self.codebook_weight, self.commitment_weight = codebook_weight, commitment_weight
         self.solver, self.backend, self.distributed = solver, backend, distributed
         self.codebook = nn.Parameter(init_codebook(num_codes, self.code_dim, init))  # (K, d/H)
+        self.use_proj = use_proj
+        if use_proj:                       # self.codebook now reads W e~ + b, Eq. (optvq-proj)
+            proj = nn.Linear(self.code_dim, self.code_dim)
+            nn.init.normal_(proj.weight, std=self.code_dim ** -0.5)
+            nn.init.zeros_(proj.bias)
+            parametrize.register_parametrization(self, "codebook", proj)
 
     def group(self):
         """The process group to reduce over, or None when running as one process."""
@@ -111,7 +119,7 @@ class SinkhornQuantizer(Quantizer):
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, solver={self.solver!r}, "
                 f"codebook_weight={self.codebook_weight}, "
-                f"commitment_weight={self.commitment_weight}")
+                f"commitment_weight={self.commitment_weight}, use_proj={self.use_proj}")
 
 
 __all__ = ['BACKENDS', 'euclidean_distances', 'sinkhorn_assign', 'SinkhornQuantizer']

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1797
+# %% book/chapters/04_optvq.md:1847
 """OptVQ's assignment fused into Triton kernels: eight passes over the N x K matrix, one buffer.
 
 `vqlit.optvq.sinkhorn_assign` uses it on CUDA for float32 features and up to MAX_FUSED_CODES
@@ -34,7 +34,7 @@ _TILE = 16384             # entries a program holds at once: BLOCK_M rows x BLOC
 _COLUMNS = 1024           # columns per program where the programs' column vectors are combined
 
 
-# %% book/chapters/04_optvq.md:1832
+# %% book/chapters/04_optvq.md:1882
 def triton_available(device: torch.device | str) -> bool:
     """Whether the kernels can run on `device`: CUDA with Triton, or anywhere when interpreted."""
     if triton is None:
@@ -42,7 +42,7 @@ def triton_available(device: torch.device | str) -> bool:
     return torch.device(device).type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
-# %% book/chapters/04_optvq.md:1885
+# %% book/chapters/04_optvq.md:1935
 @_jit
 def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -68,7 +68,7 @@ def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
     tl.store(GPART + pid * K + cols, g, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:1934
+# %% book/chapters/04_optvq.md:1984
 @_jit
 def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
                     SCALE: tl.constexpr, BLOCK: tl.constexpr):
@@ -91,7 +91,7 @@ def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
         tl.store(OUT + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:1984
+# %% book/chapters/04_optvq.md:2034
 @_jit
 def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
                   NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
@@ -119,7 +119,7 @@ def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
     tl.store(STATE + 1 + offs, tl.min(low, 0) + tl.zeros([BLOCK], tl.float32), mask=offs == 0)
 
 
-# %% book/chapters/04_optvq.md:2034
+# %% book/chapters/04_optvq.md:2084
 @_jit
 def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     """v / max(v), clamped at the smallest normal number, as `sinkhorn` (scale-free)."""
@@ -129,7 +129,7 @@ def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     return tl.where(cmask, v, 0.0)
 
 
-# %% book/chapters/04_optvq.md:2070
+# %% book/chapters/04_optvq.md:2120
 @_jit
 def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -158,7 +158,7 @@ def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2125
+# %% book/chapters/04_optvq.md:2175
 @_jit
 def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
@@ -180,7 +180,7 @@ def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2171
+# %% book/chapters/04_optvq.md:2221
 @_jit
 def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
@@ -200,7 +200,7 @@ def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
         tl.store(OUT + rows, first.to(tl.int64), mask=rmask)
 
 
-# %% book/chapters/04_optvq.md:2214
+# %% book/chapters/04_optvq.md:2264
 def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple[int, int, dict]:
     """(P programs, column blocks, the row kernels' sizes) for an N x K matrix on `device`."""
     block_k = max(16, triton.next_power_of_2(k))
@@ -214,7 +214,7 @@ def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple
     return p, blocks, rows_launch
 
 
-# %% book/chapters/04_optvq.md:2246
+# %% book/chapters/04_optvq.md:2296
 def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tensor,
                     state: Tensor, epsilon: float, normalize: bool, group) -> Tensor:
     """`_start_kernel` over the processes of `group`: reduces g in place, writes STATE = [eps,
@@ -231,7 +231,7 @@ def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tens
     return 1.0 / rows
 
 
-# %% book/chapters/04_optvq.md:2279
+# %% book/chapters/04_optvq.md:2329
 def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> None:
     """Raise unless the kernels can run on z's device for this codebook, iters and epsilon."""
     if not triton_available(z.device):
@@ -247,7 +247,7 @@ def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> Non
         raise ValueError(f"epsilon must be positive (it multiplies the cost), got {epsilon}")
 
 
-# %% book/chapters/04_optvq.md:2313
+# %% book/chapters/04_optvq.md:2363
 @torch.no_grad()
 def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                  normalize: bool = True, group=None, programs: int | None = None) -> Tensor:
