@@ -187,3 +187,17 @@ def test_a_torn_metrics_line_does_not_block_resume(tmp_path):
     steps = [json.loads(line)["step"] for line in
              (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert result.steps == 6 and steps == [2, 4, 6]
+
+
+def test_a_stale_lock_and_cut_saves_are_cleared_with_a_message(tmp_path, capsys):
+    import subprocess
+    import sys
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()                                                     # a process id that has ended
+    (tmp_path / ".lock").write_text(str(gone.pid))
+    (tmp_path / ".checkpoint.pt.12345.tmp").write_bytes(b"half")   # a save a kill cut short
+    config = TrainConfig(steps=2, batch_size=16, out_dir=str(tmp_path), progress=False)
+    fit(model_with(VectorQuantizer), IMAGES, config, device="cpu")
+    assert f"held by process {gone.pid}, which has ended" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / ".lock").exists()
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a3_training.md:1305
+# %% book/chapters/a3_training.md:1306
 """Recorded results: book/results/NAME.json, each with its metrics, the paper's numbers, the recipe
 and the provenance of the run (commit, device, library versions, date, wall time, scale)."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 
-# %% book/chapters/a3_training.md:1325
+# %% book/chapters/a3_training.md:1326
 def results_dir() -> Path:
     """book/results of the checkout we run in (found from the working directory upwards)."""
     here = Path.cwd().resolve()
@@ -27,7 +27,7 @@ def results_dir() -> Path:
     return here / "book" / "results"
 
 
-# %% book/chapters/a3_training.md:1343
+# %% book/chapters/a3_training.md:1344
 def provenance(device: str | torch.device, *, scale: str, wall_time: float) -> dict:
     """Where and how a result was produced.
 
@@ -54,7 +54,7 @@ def provenance(device: str | torch.device, *, scale: str, wall_time: float) -> d
             "wall_time_s": round(wall_time, 1), "scale": scale}
 
 
-# %% book/chapters/a3_training.md:1385
+# %% book/chapters/a3_training.md:1386
 RECORD_SCHEMA = 2
 RECORD_KEYS = ("schema", "name", "experiment", "dataset", "source", "notes", "config", "metrics",
                "paper", "provenance")
@@ -83,7 +83,7 @@ def check_record(record: dict) -> dict:
     return record
 
 
-# %% book/chapters/a3_training.md:1418
+# %% book/chapters/a3_training.md:1419
 def record_result(name: str, metrics: dict, *, experiment: str | None, dataset: str,
                   config: dict, device, scale: str, wall_time: float, source: str = "",
                   notes: list[str] = (), paper: dict | None = None,
@@ -102,7 +102,7 @@ def record_result(name: str, metrics: dict, *, experiment: str | None, dataset: 
     return path
 
 
-# %% book/chapters/a3_training.md:1438
+# %% book/chapters/a3_training.md:1439
 def load_result(name: str, directory: str | Path | None = None) -> dict | None:
     """The recorded result NAME (checked against the schema), or None if it was never recorded."""
     path = (Path(directory) if directory is not None else results_dir()) / f"{name}.json"

@@ -340,6 +340,7 @@ def claim_dir(out: str | Path) -> Callable[[], None]:
                 raise ValueError(f"{out} is in use by another training (process {holder}); wait "
                                  "for it to end, or choose another output directory") from None
             lock.unlink(missing_ok=True)                             # its process is gone
+            print(f"note: {lock} was held by process {holder}, which has ended; taking it over")
             continue
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
@@ -359,7 +360,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# %% book/chapters/a3_training.md:756
+# %% book/chapters/a3_training.md:757
 def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None]:
     """(checkpoint, metrics log) of a run in config.out_dir; the log is rank 0's (else None)."""
     if not config.out_dir:
@@ -370,7 +371,7 @@ def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None
     return out / "checkpoint.pt", out / "metrics.jsonl"          # claim_dir creates out
 
 
-# %% book/chapters/a3_training.md:768
+# %% book/chapters/a3_training.md:769
 def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
     """Add a window's row to the history and, where there is a log, as a line of JSON to it."""
     history.append(row)
@@ -379,7 +380,7 @@ def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-# %% book/chapters/a3_training.md:793
+# %% book/chapters/a3_training.md:794
 def _start(ckpt: Path | None, config: TrainConfig, parts: dict, device: torch.device,
            log: Path | None) -> tuple[list[dict], int, float, _Window]:
     """Resume from `ckpt` if asked and it exists, else seed a fresh run; cut `log` to the start.
@@ -399,7 +400,7 @@ def _start(ckpt: Path | None, config: TrainConfig, parts: dict, device: torch.de
     return [], 0, 0.0, _Window()
 
 
-# %% book/chapters/a3_training.md:817
+# %% book/chapters/a3_training.md:818
 class _StepLoss(nn.Module):
     """model.loss as a forward pass, so that DDP's gradient hooks and torch.compile see it."""
 
@@ -411,7 +412,7 @@ class _StepLoss(nn.Module):
         return self.model.loss(x)
 
 
-# %% book/chapters/a3_training.md:830
+# %% book/chapters/a3_training.md:831
 def _wrap_step(model: nn.Module, device: torch.device, world: int, compile: bool) -> nn.Module:
     """The module the loop calls for the loss: `_StepLoss`, in DDP across processes, compiled."""
     step_loss = _StepLoss(model)
@@ -424,7 +425,7 @@ def _wrap_step(model: nn.Module, device: torch.device, world: int, compile: bool
     return step_loss
 
 
-# %% book/chapters/a3_training.md:854
+# %% book/chapters/a3_training.md:855
 def _train_step(step_loss: nn.Module, x: Tensor, *, model: nn.Module,
                 optimizer: torch.optim.Optimizer, scheduler, config: TrainConfig,
                 bf16: bool) -> dict[str, Tensor]:
@@ -441,7 +442,7 @@ def _train_step(step_loss: nn.Module, x: Tensor, *, model: nn.Module,
     return logs
 
 
-# %% book/chapters/a3_training.md:885
+# %% book/chapters/a3_training.md:886
 def quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
     """Turn off the per-step NaN checks (a host sync each) of the quantizers inside `model`.
 
@@ -453,7 +454,7 @@ def quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
     return quieted
 
 
-# %% book/chapters/a3_training.md:911
+# %% book/chapters/a3_training.md:912
 def check_finite_state(model: nn.Module, *, step: int, keep: Path | None = None) -> None:
     """Raise FloatingPointError if a floating-point parameter or buffer of `model` holds NaN or
     infinity (at training step `step`; `keep`: the checkpoint left untouched)."""
@@ -466,7 +467,7 @@ def check_finite_state(model: nn.Module, *, step: int, keep: Path | None = None)
                                  f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}{where}")
 
 
-# %% book/chapters/a3_training.md:942
+# %% book/chapters/a3_training.md:943
 def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
         device: str | torch.device = "auto") -> FitResult:
     """Train `model` on uint8 images (N, C, H, W); resumable from config.out_dir.
