@@ -145,9 +145,10 @@ def test_bench_json_has_one_row_per_quantizer_with_ratios():
                  "--repeats", "2", "--json")
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    from vqlit.bench import QUANTIZERS
-    assert [r["quantizer"] for r in rows] == list(QUANTIZERS)
-    assert rows[0]["ratio_to_nn"] == 1.0
+    from vqlit.bench import LIMIT, QUANTIZERS
+    assert [r["quantizer"] for r in rows] == [LIMIT, *QUANTIZERS]
+    assert rows[0]["ratio_to_limit"] == 1.0 and rows[1]["ratio_to_nn"] == 1.0
+    assert all(r["ratio_to_limit"] == r["ms"] / rows[0]["ms"] for r in rows if "ms" in r)
     assert all(r["ms"] > 0 and r["peak_mib"] is None for r in rows if "ms" in r)
 
 

@@ -122,3 +122,17 @@ def test_fused_sinkhorn_matches_the_torch_path_on_cuda(n, k, d):
                         iters=5).dense()[rows]      # (r, K)
         assert torch.allclose(full.gather(1, fused[rows, None]), full.gather(1, ref[rows, None]),
                               rtol=1e-4)
+
+
+@pytest.mark.parametrize("n, k, d", [(8192, 16384, 64), (1000, 70_000, 8), (3, 5, 1)])
+def test_fused_nearest_on_cuda_is_a_float64_brute_force_up_to_ties(n, k, d):
+    from vqlit.nearest_triton import fused_nearest
+    EXACT = "donot_use_mm_for_euclid_dist"
+    g = torch.Generator().manual_seed(n + k + d)
+    z, e = torch.randn(n, d, generator=g), torch.randn(k, d, generator=g)
+    got = fused_nearest(z.cuda(), e.cuda()).cpu()
+    assert torch.equal(nearest_code(z.cuda(), e.cuda()).cpu(), got)       # the CUDA default
+    rows = torch.randperm(n, generator=g)[:512]
+    d64 = torch.cdist(z[rows].double(), e.double(), compute_mode=EXACT).square()      # (512, K)
+    gap = d64.gather(1, got[rows, None]) - d64.amin(1, keepdim=True)
+    assert (gap <= 1e-6 * d64.amin(1, keepdim=True) + 1e-30).all()

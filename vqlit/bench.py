@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:1017
+# %% book/chapters/a4_experiments.md:1020
 """Quantizers timed side by side: one training step each, as ratios measured in the same run."""
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ QUANTIZERS: dict[str, Callable[..., Quantizer]] = {    # bench name -> class (or
                                  solver=replace(OPTVQ_SOLVER, method="textbook")),
 }
 _EXACT_OT_LIMIT = 2**22                           # N * K above which exact OT is not timed
+LIMIT = "distance product"                        # bench's first row: Z E^T alone, float32
 
 
 def make_quantizer(name: str, *, num_codes: int, dim: int) -> Quantizer:
@@ -42,7 +43,7 @@ def make_quantizer(name: str, *, num_codes: int, dim: int) -> Quantizer:
     return QUANTIZERS[name](num_codes=num_codes, dim=dim)
 
 
-# %% book/chapters/a4_experiments.md:1070
+# %% book/chapters/a4_experiments.md:1074
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -54,15 +55,25 @@ def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
 
     On CUDA the quantizers' finite checks are off during the timing, as in `fit`.
     """
-    device = z.device
     quantizer.train()
-    quieted = quiet_finite_checks(quantizer) if device.type == "cuda" else []
+    quieted = quiet_finite_checks(quantizer) if z.device.type == "cuda" else []
 
     def step():
         out = quantizer(z)
         (out.quantized.float().square().mean() + out.loss).backward()
         z.grad = None
 
+    try:
+        return time_call(step, z.device, repeats=repeats, warmup=warmup)
+    finally:
+        for m in quieted:
+            m.check_finite = True
+
+
+def time_call(step: Callable[[], object], device: torch.device, *, repeats: int = 10,
+              warmup: int = 3) -> tuple[float, int | None]:
+    """Median seconds of step() after `warmup` calls, and peak bytes above what was allocated
+    before (CUDA only)."""
     for _ in range(warmup):
         step()
     _sync(device)
@@ -77,21 +88,27 @@ def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
         _sync(device)
         times.append(time.perf_counter() - t0)
     peak = torch.cuda.max_memory_allocated(device) - base if device.type == "cuda" else None
-    for m in quieted:
-        m.check_finite = True
     return statistics.median(times), peak
 
 
-# %% book/chapters/a4_experiments.md:1119
+# %% book/chapters/a4_experiments.md:1132
 def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
           dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
           seed: int = 0) -> list[dict]:
-    """One row per quantizer: median step time, peak memory and the ratio to "nn"."""
+    """The distance product's row (LIMIT), then one row per quantizer: median step time, peak
+    memory, the ratio to "nn" and the ratio to the distance product."""
     device = resolve_device(device)
     for key, value in (("tokens", tokens), ("codes", codes), ("dim", dim), ("repeats", repeats)):
         if value < 1:
             raise ValueError(f"{key} must be at least 1, got {value}")
-    rows = []
+    torch.manual_seed(seed)
+    z = torch.randn(tokens, dim, device=device)                                # (N, d)
+    codebook = torch.randn(codes, dim, device=device)                          # (K, d)
+    seconds, peak = time_call(lambda: torch.mm(z, codebook.T), device,         # (N, K) Z E^T
+                              repeats=repeats, warmup=warmup)
+    rows = [{"quantizer": LIMIT, "device": str(device), "tokens": tokens, "codes": codes,
+             "dim": dim, "ms": 1e3 * seconds, "peak_mib": None if peak is None else peak / 2**20}]
+    del z, codebook
     for name in names or QUANTIZERS:
         row = {"quantizer": name, "device": str(device), "tokens": tokens, "codes": codes,
                "dim": dim}
@@ -108,26 +125,29 @@ def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int
         del quantizer, z
     base = next((r["ms"] for r in rows if r["quantizer"] == "nn" and "ms" in r), None)
     for r in rows:
-        if "ms" in r and base:
-            r["ratio_to_nn"] = r["ms"] / base
+        if "ms" in r:
+            r["ratio_to_limit"] = r["ms"] / rows[0]["ms"]
+            if base:
+                r["ratio_to_nn"] = r["ms"] / base
     return rows
 
 
-# %% book/chapters/a4_experiments.md:1151
+# %% book/chapters/a4_experiments.md:1174
 def format_bench(rows: list[dict]) -> str:
     """The rows as an aligned text table."""
-    lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'peak MiB':>11}"]
+    lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'x limit':>9}{'peak MiB':>11}"]
     for r in rows:
         if "skipped" in r:
             lines.append(f"{r['quantizer']:<20}  skipped: {r['skipped']}")
             continue
         peak = "n/a (CPU)" if r["peak_mib"] is None else f"{r['peak_mib']:.1f}"
         ratio = r.get("ratio_to_nn", float("nan"))
-        lines.append(f"{r['quantizer']:<20}{r['ms']:>12.2f}{ratio:>8.2f}{peak:>11}")
+        lines.append(f"{r['quantizer']:<20}{r['ms']:>12.2f}{ratio:>8.2f}"
+                     f"{r['ratio_to_limit']:>9.2f}{peak:>11}")
     r0 = rows[0]
     lines.append(f"(N={r0['tokens']} tokens, K={r0['codes']} codes, d={r0['dim']}, "
                  f"{r0['device']}; median of timed repeats after warm-up)")
     return "\n".join(lines)
 
 
-__all__ = ['QUANTIZERS', 'make_quantizer', 'time_step', 'bench', 'format_bench']
+__all__ = ['QUANTIZERS', 'LIMIT', 'make_quantizer', 'time_step', 'time_call', 'bench', 'format_bench']

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 
-# %% book/chapters/01_vq_preliminaries.md:325
+# %% book/chapters/01_vq_preliminaries.md:332
 def code_histogram(indices: Tensor, num_codes: int, *, check: bool = True) -> Tensor:
     """How often each code was chosen: integer indices of any shape -> (K,) int64.
 

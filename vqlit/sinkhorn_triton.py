@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1847
+# %% book/chapters/04_optvq.md:2015
 """OptVQ's assignment fused into Triton kernels: eight passes over the N x K matrix, one buffer.
 
 `vqlit.optvq.sinkhorn_assign` uses it on CUDA for float32 features and up to MAX_FUSED_CODES
@@ -11,39 +11,20 @@ kernels also run on CPU tensors: that is how the book and the tests check them w
 """
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import Tensor
 
+from vqlit.nearest_triton import jit, tl, triton, triton_available
 from vqlit.sinkhorn import group_reduce, total_rows
 from vqlit.vq import squared_distances
-
-try:
-    import triton
-    import triton.language as tl
-    _jit = triton.jit
-except ImportError:                  # CPU-only PyTorch: sinkhorn_assign keeps its torch path
-    triton = tl = None
-
-    def _jit(fn):
-        return fn
 
 MAX_FUSED_CODES = 32768   # a row of the matrix (K float32 values) is held in a program's registers
 _TILE = 16384             # entries a program holds at once: BLOCK_M rows x BLOCK_K >= K columns
 _COLUMNS = 1024           # columns per program where the programs' column vectors are combined
 
 
-# %% book/chapters/04_optvq.md:1882
-def triton_available(device: torch.device | str) -> bool:
-    """Whether the kernels can run on `device`: CUDA with Triton, or anywhere when interpreted."""
-    if triton is None:
-        return False
-    return torch.device(device).type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
-
-
-# %% book/chapters/04_optvq.md:1935
-@_jit
+# %% book/chapters/04_optvq.md:2076
+@jit
 def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
     """Pass 2 (reads S = C^2): per row f_i = min_k C_ik (Eq. stabilized), the mean m_i and M_i
@@ -68,8 +49,8 @@ def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
     tl.store(GPART + pid * K + cols, g, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:1984
-@_jit
+# %% book/chapters/04_optvq.md:2125
+@jit
 def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
                     SCALE: tl.constexpr, BLOCK: tl.constexpr):
     """Combine the programs' column vectors PART (P, K): their minimum (g, Eq. stabilized) or,
@@ -91,8 +72,8 @@ def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
         tl.store(OUT + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2034
-@_jit
+# %% book/chapters/04_optvq.md:2175
+@jit
 def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
                   NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
     """One program: STATE = [eps, min_i f_i], eps = epsilon / (sigma + 1e-6) with sigma from the
@@ -119,8 +100,8 @@ def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
     tl.store(STATE + 1 + offs, tl.min(low, 0) + tl.zeros([BLOCK], tl.float32), mask=offs == 0)
 
 
-# %% book/chapters/04_optvq.md:2084
-@_jit
+# %% book/chapters/04_optvq.md:2225
+@jit
 def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     """v / max(v), clamped at the smallest normal number, as `sinkhorn` (scale-free)."""
     parts = tl.arange(0, BLOCK_V)
@@ -129,8 +110,8 @@ def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     return tl.where(cmask, v, 0.0)
 
 
-# %% book/chapters/04_optvq.md:2120
-@_jit
+# %% book/chapters/04_optvq.md:2261
+@jit
 def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
     """Pass 3 (reads and writes S): S <- exp(-eps (C - f - g)), Eq. (stabilized), and per program
@@ -158,8 +139,8 @@ def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2175
-@_jit
+# %% book/chapters/04_optvq.md:2316
+@jit
 def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
     """Passes 4 to 7 (read Q, the kernel): u_i = a / (K v)_i for a tile of whole rows, then the
@@ -180,8 +161,8 @@ def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2221
-@_jit
+# %% book/chapters/04_optvq.md:2362
+@jit
 def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
     """Pass 8 (read Q, the kernel): argmax_k K_ik v_k, the first index on ties, as torch.argmax."""
@@ -200,7 +181,7 @@ def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
         tl.store(OUT + rows, first.to(tl.int64), mask=rmask)
 
 
-# %% book/chapters/04_optvq.md:2264
+# %% book/chapters/04_optvq.md:2405
 def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple[int, int, dict]:
     """(P programs, column blocks, the row kernels' sizes) for an N x K matrix on `device`."""
     block_k = max(16, triton.next_power_of_2(k))
@@ -214,7 +195,7 @@ def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple
     return p, blocks, rows_launch
 
 
-# %% book/chapters/04_optvq.md:2296
+# %% book/chapters/04_optvq.md:2437
 def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tensor,
                     state: Tensor, epsilon: float, normalize: bool, group) -> Tensor:
     """`_start_kernel` over the processes of `group`: reduces g in place, writes STATE = [eps,
@@ -231,7 +212,7 @@ def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tens
     return 1.0 / rows
 
 
-# %% book/chapters/04_optvq.md:2329
+# %% book/chapters/04_optvq.md:2470
 def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> None:
     """Raise unless the kernels can run on z's device for this codebook, iters and epsilon."""
     if not triton_available(z.device):
@@ -247,7 +228,7 @@ def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> Non
         raise ValueError(f"epsilon must be positive (it multiplies the cost), got {epsilon}")
 
 
-# %% book/chapters/04_optvq.md:2363
+# %% book/chapters/04_optvq.md:2504
 @torch.no_grad()
 def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                  normalize: bool = True, group=None, programs: int | None = None) -> Tensor:
@@ -292,4 +273,4 @@ def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: i
     return out
 
 
-__all__ = ['MAX_FUSED_CODES', 'triton_available', 'fused_assign']
+__all__ = ['MAX_FUSED_CODES', 'fused_assign']

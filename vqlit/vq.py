@@ -44,16 +44,21 @@ def squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
         return (z_aug @ e_aug.T).clamp_min_(0.0)      # (..., N, K) |z|^2 - 2 z.e + |e|^2
 
 
-# %% book/chapters/01_vq_preliminaries.md:230
+# %% book/chapters/01_vq_preliminaries.md:232
 def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> Tensor:
     """argmin_k ||z_i - e_k||^2, Eq. (vq-nearest): (N, d), (K, d) -> (N,) int64.
 
     Computed in float32 (float64 stays float64) whatever the autocast state, over blocks of rows
-    so that no more than `max_elements` scores exist at once.
+    so that no more than `max_elements` scores exist at once; on CUDA with Triton, float32 runs
+    the fused kernel of vqlit.nearest_triton instead.
     """
     with torch.autocast(z.device.type, enabled=False):
         dtype = compute_dtype(z)
         z, codebook = z.to(dtype), codebook.to(dtype)
+        if z.is_cuda and dtype == torch.float32:
+            from vqlit import nearest_triton as fused                # layer 1, Chapter 4's kernel
+            if fused.ENABLED and fused.triton_available(z.device) and len(codebook):
+                return fused.fused_nearest(z, codebook)                  # (N,) no N x K scores
         e2 = codebook.square().sum(1)                                    # (K,)
         rows = max(1, max_elements // codebook.shape[0])
         # |z|^2 is constant along a row: argmin_k |e_k|^2 - 2 z.e_k, Eq. (vq-expand)
@@ -61,13 +66,13 @@ def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> T
                           for b in z.split(rows)])                             # (N,)
 
 
-# %% book/chapters/01_vq_preliminaries.md:422
+# %% book/chapters/01_vq_preliminaries.md:429
 def straight_through(z: Tensor, codes: Tensor) -> Tensor:
     """Eq. (ste): the value of `codes`, the gradient of `z`. Exact: sg[e] + (z - sg[z])."""
     return codes.detach() + (z - z.detach())
 
 
-# %% book/chapters/01_vq_preliminaries.md:474
+# %% book/chapters/01_vq_preliminaries.md:481
 def vq_loss(z: Tensor, codes: Tensor, *, codebook_weight: float,
             commitment_weight: float) -> Tensor:
     """Eq. (vqvae-loss): codebook_weight ||sg[z] - e||^2 + commitment_weight ||z - sg[e]||^2,
@@ -76,7 +81,7 @@ def vq_loss(z: Tensor, codes: Tensor, *, codebook_weight: float,
             + commitment_weight * F.mse_loss(z, codes.detach()))       # moves the features
 
 
-# %% book/chapters/01_vq_preliminaries.md:531
+# %% book/chapters/01_vq_preliminaries.md:538
 class QuantizerOutput(NamedTuple):
     """What every vqlit quantizer returns."""
 
@@ -86,14 +91,14 @@ class QuantizerOutput(NamedTuple):
     stats: dict[str, Tensor]       # per batch: "usage", "perplexity" (0-dim tensors)
 
 
-# %% book/chapters/01_vq_preliminaries.md:561
+# %% book/chapters/01_vq_preliminaries.md:568
 def feature_limit(dim: int, dtype: torch.dtype) -> float:
     """Eq. (feature-limit): the largest feature magnitude whose squared distances, d (2M)^2,
     stay 2^20 below the largest float of the compute dtype."""
     return 2.0 ** -10 * math.sqrt(torch.finfo(dtype).max / (4 * dim))
 
 
-# %% book/chapters/01_vq_preliminaries.md:585
+# %% book/chapters/01_vq_preliminaries.md:592
 def check_features(z: Tensor, dim: int, *, finite: bool = True) -> None:
     """Raise ValueError (TypeError for a non-tensor) unless z is a finite float (..., dim) batch."""
     if not isinstance(z, Tensor):
@@ -125,7 +130,7 @@ def check_features(z: Tensor, dim: int, *, finite: bool = True) -> None:
                          "check the encoder's output and the learning rate")
 
 
-# %% book/chapters/01_vq_preliminaries.md:643
+# %% book/chapters/01_vq_preliminaries.md:650
 class Assignment(NamedTuple):
     """What a method's `Quantizer.assign` returns for the flattened vectors of a batch."""
 
@@ -135,7 +140,7 @@ class Assignment(NamedTuple):
     surrogate: Tensor | None = None  # (N H, d/H) whose gradient the output takes; None: the input
 
 
-# %% book/chapters/01_vq_preliminaries.md:660
+# %% book/chapters/01_vq_preliminaries.md:667
 class Quantizer(nn.Module):
     """The skeleton of every vqlit quantizer: K codes of dimension dim / heads, shared by the heads.
 
@@ -187,7 +192,7 @@ class Quantizer(nn.Module):
         return f"num_codes={self.num_codes}, dim={self.dim}, heads={self.heads}{kmeans}"
 
 
-# %% book/chapters/01_vq_preliminaries.md:759
+# %% book/chapters/01_vq_preliminaries.md:766
 INITS = ("normal", "uniform", "unit_scaling")
 
 
@@ -206,7 +211,7 @@ def init_codebook(num_codes: int, dim: int, init: str = "normal", *,
     raise ValueError(f"init must be one of {INITS}, got {init!r}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:796
+# %% book/chapters/01_vq_preliminaries.md:803
 class VectorQuantizer(Quantizer):
     """VQ-VAE's quantizer: the nearest code, Eq. (vq-nearest), trained by Eq. (vqvae-loss)."""
 
@@ -232,7 +237,7 @@ class VectorQuantizer(Quantizer):
                 f"commitment_weight={self.commitment_weight}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:903
+# %% book/chapters/01_vq_preliminaries.md:910
 class EMAVectorQuantizer(Quantizer):
     """Nearest-code quantizer whose codebook follows EMA k-means, Eqs. (ema-update), (ema-laplace).
 
@@ -309,7 +314,7 @@ class EMAVectorQuantizer(Quantizer):
                 f"dead_code_threshold={self.dead_code_threshold}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:1373
+# %% book/chapters/01_vq_preliminaries.md:1380
 def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = None) -> Tensor:
     """num rows of z (N, d): distinct rows if N >= num, else drawn with replacement."""
     n = z.shape[0]
@@ -318,7 +323,7 @@ def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = N
     return z[rows.to(z.device)]                                                 # (num, d)
 
 
-# %% book/chapters/01_vq_preliminaries.md:1393
+# %% book/chapters/01_vq_preliminaries.md:1400
 @torch.no_grad()
 def kmeans_centres(z: Tensor, num_codes: int, *, iters: int = 10,
                    generator: torch.Generator | None = None) -> Tensor:
@@ -337,7 +342,7 @@ def kmeans_centres(z: Tensor, num_codes: int, *, iters: int = 10,
     return means
 
 
-# %% book/chapters/01_vq_preliminaries.md:1441
+# %% book/chapters/01_vq_preliminaries.md:1448
 @torch.no_grad()
 def kmeans_init_(quantizer: Quantizer, flat: Tensor, *, iters: int = 10) -> None:
     """Set quantizer's codebook to the k-means centres of flat (N H, d/H), kmeans_centres; under
@@ -349,7 +354,7 @@ def kmeans_init_(quantizer: Quantizer, flat: Tensor, *, iters: int = 10) -> None
     quantizer.initialized.fill_(True)
 
 
-# %% book/chapters/01_vq_preliminaries.md:1485
+# %% book/chapters/01_vq_preliminaries.md:1492
 @torch.no_grad()
 def replace_dead_codes_(quantizer: EMAVectorQuantizer, z: Tensor, counts: Tensor,
                         debias: Tensor) -> int:
