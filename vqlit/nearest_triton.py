@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1864
+# %% book/chapters/04_optvq.md:1865
 """Nearest codes in one Triton kernel: a distance tile and a running argmin, no N x K matrix.
 
 `vqlit.vq.nearest_code` uses it on CUDA for float32 features (unless ENABLED is set to False).
@@ -36,7 +36,7 @@ def triton_available(device: torch.device | str) -> bool:
     return torch.device(device).type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
-# %% book/chapters/04_optvq.md:1911
+# %% book/chapters/04_optvq.md:1912
 @jit
 def _nearest_kernel(Z, E, OUT, N, K, D: tl.constexpr,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -63,7 +63,7 @@ def _nearest_kernel(Z, E, OUT, N, K, D: tl.constexpr,
     tl.store(OUT + rows, arg, mask=rmask)
 
 
-# %% book/chapters/04_optvq.md:1941
+# %% book/chapters/04_optvq.md:1942
 def fused_nearest(z: Tensor, codebook: Tensor, *, block_m: int = 64,
                   block_k: int = 64) -> Tensor:
     """argmin_k ||z_i - e_k||^2 for float32 (N, d), (K, d) -> (N,) int64, in one kernel."""

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:2015
+# %% book/chapters/04_optvq.md:2016
 """OptVQ's assignment fused into Triton kernels: eight passes over the N x K matrix, one buffer.
 
 `vqlit.optvq.sinkhorn_assign` uses it on CUDA for float32 features and up to MAX_FUSED_CODES
@@ -23,7 +23,7 @@ _TILE = 16384             # entries a program holds at once: BLOCK_M rows x BLOC
 _COLUMNS = 1024           # columns per program where the programs' column vectors are combined
 
 
-# %% book/chapters/04_optvq.md:2076
+# %% book/chapters/04_optvq.md:2077
 @jit
 def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -49,7 +49,7 @@ def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
     tl.store(GPART + pid * K + cols, g, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2125
+# %% book/chapters/04_optvq.md:2126
 @jit
 def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
                     SCALE: tl.constexpr, BLOCK: tl.constexpr):
@@ -72,7 +72,7 @@ def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
         tl.store(OUT + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2175
+# %% book/chapters/04_optvq.md:2176
 @jit
 def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
                   NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
@@ -100,7 +100,7 @@ def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
     tl.store(STATE + 1 + offs, tl.min(low, 0) + tl.zeros([BLOCK], tl.float32), mask=offs == 0)
 
 
-# %% book/chapters/04_optvq.md:2225
+# %% book/chapters/04_optvq.md:2226
 @jit
 def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     """v / max(v), clamped at the smallest normal number, as `sinkhorn` (scale-free)."""
@@ -110,7 +110,7 @@ def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     return tl.where(cmask, v, 0.0)
 
 
-# %% book/chapters/04_optvq.md:2261
+# %% book/chapters/04_optvq.md:2262
 @jit
 def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -139,7 +139,7 @@ def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2316
+# %% book/chapters/04_optvq.md:2317
 @jit
 def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
@@ -161,7 +161,7 @@ def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2362
+# %% book/chapters/04_optvq.md:2363
 @jit
 def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
@@ -181,7 +181,7 @@ def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
         tl.store(OUT + rows, first.to(tl.int64), mask=rmask)
 
 
-# %% book/chapters/04_optvq.md:2405
+# %% book/chapters/04_optvq.md:2406
 def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple[int, int, dict]:
     """(P programs, column blocks, the row kernels' sizes) for an N x K matrix on `device`."""
     block_k = max(16, triton.next_power_of_2(k))
@@ -195,7 +195,7 @@ def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple
     return p, blocks, rows_launch
 
 
-# %% book/chapters/04_optvq.md:2437
+# %% book/chapters/04_optvq.md:2438
 def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tensor,
                     state: Tensor, epsilon: float, normalize: bool, group) -> Tensor:
     """`_start_kernel` over the processes of `group`: reduces g in place, writes STATE = [eps,
@@ -212,7 +212,7 @@ def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tens
     return 1.0 / rows
 
 
-# %% book/chapters/04_optvq.md:2470
+# %% book/chapters/04_optvq.md:2471
 def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> None:
     """Raise unless the kernels can run on z's device for this codebook, iters and epsilon."""
     if not triton_available(z.device):
@@ -228,7 +228,7 @@ def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> Non
         raise ValueError(f"epsilon must be positive (it multiplies the cost), got {epsilon}")
 
 
-# %% book/chapters/04_optvq.md:2504
+# %% book/chapters/04_optvq.md:2505
 @torch.no_grad()
 def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                  normalize: bool = True, group=None, programs: int | None = None) -> Tensor:
