@@ -201,3 +201,32 @@ def test_a_stale_lock_and_cut_saves_are_cleared_with_a_message(tmp_path, capsys)
     assert f"held by process {gone.pid}, which has ended" in capsys.readouterr().out
     assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / ".lock").exists()
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 2
+
+
+@pytest.mark.parametrize("capability, expected", [((6, 0), "fp32"), ((7, 0), "fp32"),
+                                                  ((7, 5), "fp32"), ((8, 0), "bf16"),
+                                                  ((8, 9), "bf16"), ((9, 0), "bf16")])
+def test_auto_precision_is_bf16_only_from_compute_capability_8(monkeypatch, capability, expected):
+    """A T4 (7.5) or V100 (7.0) has no bfloat16 units: "auto" is fp32 there, and an explicit
+    "bf16" is refused with a sentence that names the capability."""
+    from vqlit.train import resolve_precision
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    cuda = torch.device("cuda")
+    assert resolve_precision("auto", cuda) == expected
+    assert resolve_precision("fp32", cuda) == "fp32"
+    if expected == "fp32":
+        with pytest.raises(ValueError, match=f"capability 8.0 or more; Tesla T4 has "
+                                             f"{capability[0]}.{capability[1]}"):
+            resolve_precision("bf16", cuda)
+    else:
+        assert resolve_precision("bf16", cuda) == "bf16"
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("fp16", cuda)
+
+
+def test_auto_scale_is_quick_on_every_device():
+    from vqlit.train import resolve_scale
+    assert resolve_scale("auto", "cpu") == "quick"
+    assert resolve_scale("full", "cpu") == "full"

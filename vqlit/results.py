@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a3_training.md:1306
+# %% book/chapters/a3_training.md:1359
 """Recorded results: book/results/NAME.json, each with its metrics, the paper's numbers, the recipe
 and the provenance of the run (commit, device, library versions, date, wall time, scale)."""
 from __future__ import annotations
@@ -17,49 +17,91 @@ from pathlib import Path
 import torch
 
 
-# %% book/chapters/a3_training.md:1326
-def results_dir() -> Path:
-    """book/results of the checkout we run in (found from the working directory upwards)."""
+# %% book/chapters/a3_training.md:1383
+def _package_dir() -> Path:
+    import vqlit
+    return Path(vqlit.__file__).resolve().parent
+
+
+def checkout_results() -> Path | None:
+    """book/results of the checkout we run in (from the working directory upwards, then beside
+    the package of an editable install), or None outside a checkout."""
     here = Path.cwd().resolve()
-    for base in (here, *here.parents):
-        if (base / "book" / "results").is_dir():
+    for base in (here, *here.parents, _package_dir().parent):
+        if (base / "book" / "results").is_dir() and (base / "book" / "chapters").is_dir():
             return base / "book" / "results"
-    return here / "book" / "results"
+    return None
 
 
-# %% book/chapters/a3_training.md:1344
-def provenance(device: str | torch.device, *, scale: str, wall_time: float) -> dict:
-    """Where and how a result was produced.
+def results_dir() -> Path:
+    """Where records are read: the checkout's book/results, else those installed with vqlit."""
+    return checkout_results() or _package_dir() / "records"
 
-    The commit is git's HEAD (marked when the tracked files differ from it), or $VQLIT_COMMIT where
-    the code was copied rather than cloned and the copy's own history cannot be trusted.
-    """
-    device = torch.device(device)
+
+def records_out(directory: str | Path | None = None) -> Path:
+    """Where a new record goes: `directory`, else the checkout's book/results, else
+    ./vqlit-results (an installed package is never written to)."""
+    if directory is not None:
+        return Path(directory)
+    return checkout_results() or Path.cwd() / "vqlit-results"
+
+
+# %% book/chapters/a3_training.md:1429
+def installed_commit(direct_url: str | None = None) -> str | None:
+    """The commit pip installed vqlit from, read from the distribution's direct_url.json (PEP 610;
+    `direct_url`: that file's text), or None (an editable install, a local folder, no metadata)."""
+    from importlib import metadata
+    if direct_url is None:
+        try:
+            direct_url = metadata.distribution("vqlit").read_text("direct_url.json")
+        except metadata.PackageNotFoundError:
+            return None
     try:
-        if given := os.environ.get("VQLIT_COMMIT"):
-            raise OSError(given)
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        commit += "+uncommitted changes" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):          # a copy of the tree, not a clone
-        given = os.environ.get("VQLIT_COMMIT")
-        commit = f"{given} (from VQLIT_COMMIT)" if given else "unknown (not a git checkout)"
+        info = json.loads(direct_url or "{}")
+    except json.JSONDecodeError:
+        return None
+    commit = (info.get("vcs_info") or {}).get("commit_id")
+    return f"{commit} (installed by pip from {info.get('url', '?')})" if commit else None
+
+
+def source_commit() -> str:
+    """The commit of the code that runs: $VQLIT_COMMIT if set (a copied tree whose own history
+    cannot be trusted), else git's HEAD of the checkout the package lives in (marked when tracked
+    files differ from it), else the commit pip installed, else "unknown"."""
+    if given := os.environ.get("VQLIT_COMMIT"):
+        return f"{given} (from VQLIT_COMMIT)"
+    checkout = _package_dir().parent
+    if (checkout / "book" / "chapters").is_dir():
+        try:
+            run = lambda *args: subprocess.run(["git", *args], capture_output=True, text=True,
+                                               check=True, cwd=checkout).stdout.strip()
+            dirty = run("status", "--porcelain", "--untracked-files=no")
+            return run("rev-parse", "HEAD") + ("+uncommitted changes" if dirty else "")
+        except (OSError, subprocess.CalledProcessError):       # a copy of the tree, not a clone
+            pass
+    return installed_commit() or "unknown (not a git checkout, and pip recorded no commit)"
+
+
+def provenance(device: str | torch.device, *, scale: str, wall_time: float,
+               precision: str) -> dict:
+    """Where and how a result was produced; `wall_time`: seconds `fit` spent training, summed over
+    resumptions; `precision`: the one the networks trained in ("bf16" or "fp32", resolved)."""
+    device = torch.device(device)
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return {"commit": commit, "device": name, "torch": torch.__version__,
-            "python": platform.python_version(), "date": now,
+    return {"commit": source_commit(), "device": name, "torch": torch.__version__,
+            "python": platform.python_version(), "date": now, "precision": precision,
             "wall_time_s": round(wall_time, 1), "scale": scale}
 
 
-# %% book/chapters/a3_training.md:1386
+# %% book/chapters/a3_training.md:1500
 RECORD_SCHEMA = 2
 RECORD_KEYS = ("schema", "name", "experiment", "dataset", "source", "notes", "config", "metrics",
                "paper", "provenance")
 CONFIG_KEYS = ("train", "model", "evaluation")
-PROVENANCE_KEYS = ("commit", "device", "torch", "python", "date", "wall_time_s", "scale")
+PROVENANCE_KEYS = ("commit", "device", "torch", "python", "date", "precision", "wall_time_s",
+                   "scale")
 
 
 def check_record(record: dict) -> dict:
@@ -83,18 +125,20 @@ def check_record(record: dict) -> dict:
     return record
 
 
-# %% book/chapters/a3_training.md:1419
+# %% book/chapters/a3_training.md:1534
 def record_result(name: str, metrics: dict, *, experiment: str | None, dataset: str,
-                  config: dict, device, scale: str, wall_time: float, source: str = "",
-                  notes: list[str] = (), paper: dict | None = None,
+                  config: dict, device, scale: str, wall_time: float, precision: str,
+                  source: str = "", notes: list[str] = (), paper: dict | None = None,
                   directory: str | Path | None = None) -> Path:
-    """Write directory/NAME.json atomically in the results schema (see `check_record`)."""
-    directory = Path(directory) if directory is not None else results_dir()
+    """Write NAME.json atomically in the results schema (see `check_record`) into `directory`
+    (default: `records_out()`); `wall_time` and `precision` as in `provenance`."""
+    directory = records_out(directory)
     directory.mkdir(parents=True, exist_ok=True)
     record = check_record({
         "schema": RECORD_SCHEMA, "name": name, "experiment": experiment, "dataset": dataset,
         "source": source, "notes": list(notes), "config": config, "metrics": metrics,
-        "paper": paper, "provenance": provenance(device, scale=scale, wall_time=wall_time)})
+        "paper": paper, "provenance": provenance(device, scale=scale, wall_time=wall_time,
+                                                 precision=precision)})
     path = directory / f"{name}.json"
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -102,11 +146,11 @@ def record_result(name: str, metrics: dict, *, experiment: str | None, dataset: 
     return path
 
 
-# %% book/chapters/a3_training.md:1439
+# %% book/chapters/a3_training.md:1556
 def load_result(name: str, directory: str | Path | None = None) -> dict | None:
     """The recorded result NAME (checked against the schema), or None if it was never recorded."""
     path = (Path(directory) if directory is not None else results_dir()) / f"{name}.json"
     return check_record(json.loads(path.read_text())) if path.exists() else None
 
 
-__all__ = ['results_dir', 'provenance', 'RECORD_SCHEMA', 'RECORD_KEYS', 'CONFIG_KEYS', 'PROVENANCE_KEYS', 'check_record', 'record_result', 'load_result']
+__all__ = ['checkout_results', 'results_dir', 'records_out', 'installed_commit', 'source_commit', 'provenance', 'RECORD_SCHEMA', 'RECORD_KEYS', 'CONFIG_KEYS', 'PROVENANCE_KEYS', 'check_record', 'record_result', 'load_result']

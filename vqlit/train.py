@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a3_training.md:66
+# %% book/chapters/a3_training.md:69
 """The training loop: one dataclass config, device and scale detection, atomic checkpoints, exact
 resume and JSON-lines metrics. Scoring is in vqlit.evaluation, recorded results in vqlit.results."""
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from vqlit.data import Batcher
 
 
-# %% book/chapters/a3_training.md:122
+# %% book/chapters/a3_training.md:129
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """"auto" -> the first CUDA device if there is one, else the CPU; anything else is checked."""
     if str(device) == "auto":
@@ -41,28 +41,48 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-# %% book/chapters/a3_training.md:141
+# %% book/chapters/a3_training.md:148
 SCALES = ("smoke", "quick", "full")
 
 
 def resolve_scale(scale: str = "auto", device: str | torch.device = "auto") -> str:
-    """"auto" -> "full" on a CUDA device, "quick" otherwise; the others are returned as they are."""
+    """"auto" -> "quick" on every device (the papers' protocols are scale="full", asked for by
+    name); the others are returned as they are. `device` is checked, and kept for callers."""
+    resolve_device(device)
     if scale == "auto":
-        return "full" if resolve_device(device).type == "cuda" else "quick"
+        return "quick"
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)} or 'auto', got {scale!r}")
     return scale
 
 
-# %% book/chapters/a3_training.md:172
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" -> "bf16" on CUDA (the networks in bfloat16; quantizers keep float32), else "fp32"."""
+# %% book/chapters/a3_training.md:186
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def bf16_capable(device: str | torch.device) -> bool:
+    """Whether `device` has bfloat16 arithmetic: a CUDA GPU of compute capability 8.0 or more."""
+    device = torch.device(device)
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """"auto" -> "bf16" (bfloat16 autocast for the networks; quantizers keep float32) on a CUDA
+    GPU of compute capability 8.0 or more, else "fp32"; "bf16" on an older GPU is refused."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    device = torch.device(device)
     if precision == "auto":
-        return "bf16" if torch.device(device).type == "cuda" else "fp32"
+        return "bf16" if bf16_capable(device) else "fp32"
+    if precision == "bf16" and device.type == "cuda" and not bf16_capable(device):
+        major, minor = torch.cuda.get_device_capability(device)
+        raise ValueError(f"precision 'bf16' needs a GPU of compute capability 8.0 or more; "
+                         f"{torch.cuda.get_device_name(device)} has {major}.{minor}, where "
+                         "bfloat16 is emulated and slower: use 'fp32' or 'auto'")
     return precision
 
 
-# %% book/chapters/a3_training.md:190
+# %% book/chapters/a3_training.md:236
 def distributed() -> tuple[int, int]:
     """(rank, world size) of the default process group; (0, 1) when there is none."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -70,7 +90,7 @@ def distributed() -> tuple[int, int]:
     return 0, 1
 
 
-# %% book/chapters/a3_training.md:199
+# %% book/chapters/a3_training.md:245
 def init_distributed(device: str | torch.device = "auto") -> torch.device:
     """Join the process group that torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK), if any.
 
@@ -87,7 +107,7 @@ def init_distributed(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-# %% book/chapters/a3_training.md:224
+# %% book/chapters/a3_training.md:270
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (every device)."""
     random.seed(seed)
@@ -95,7 +115,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# %% book/chapters/a3_training.md:243
+# %% book/chapters/a3_training.md:289
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (the model and the data aside)."""
@@ -114,7 +134,7 @@ class TrainConfig:
     out_dir: str | None = None        # where checkpoint.pt and metrics.jsonl go; None: keep nothing
     resume: bool = True               # continue from out_dir/checkpoint.pt if it exists
     progress: bool = True             # a tqdm progress bar
-    precision: str = "auto"           # "auto" (bf16 on CUDA, else fp32) | "bf16" | "fp32"
+    precision: str = "auto"           # "auto" (bf16 from CUDA capability 8.0) | "bf16" | "fp32"
     compile: bool = False             # torch.compile the step (worth it for long GPU runs)
     stop_at: int | None = None        # end this call at that step (checkpointed); resume later
     label: str = ""                   # what the run is (Appendix D), kept in its checkpoints
@@ -129,11 +149,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
 
 
-# %% book/chapters/a3_training.md:289
+# %% book/chapters/a3_training.md:336
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(W) with weight decay on Linear/Conv weights only."""
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d)
@@ -147,7 +168,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return cls(groups, lr=config.lr, eps=config.eps)
 
 
-# %% book/chapters/a3_training.md:304
+# %% book/chapters/a3_training.md:351
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     """The learning-rate schedule, stepped once per optimisation step (None for a constant rate)."""
     if config.schedule == "onecycle":
@@ -157,7 +178,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-# %% book/chapters/a3_training.md:342
+# %% book/chapters/a3_training.md:389
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """torch.save to a temporary file, fsync, then an atomic rename over `path`.
 
@@ -186,7 +207,7 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     return path
 
 
-# %% book/chapters/a3_training.md:372
+# %% book/chapters/a3_training.md:419
 def load_checkpoint(path: str | Path, map_location=None) -> dict:
     """Load a checkpoint without unpickling arbitrary objects (weights_only=True). A file that is
     not a readable checkpoint (truncated, corrupt, another format) raises ValueError naming it."""
@@ -201,7 +222,7 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
                          "weights_only=False, which runs any code it holds") from None
 
 
-# %% book/chapters/a3_training.md:456
+# %% book/chapters/a3_training.md:503
 @dataclass
 class FitResult:
     """What `fit` returns: the logged rows, the steps done, the time spent, where it resumed."""
@@ -212,7 +233,7 @@ class FitResult:
     resumed_from: int = 0      # the step the run resumed from (0: a fresh run)
 
 
-# %% book/chapters/a3_training.md:472
+# %% book/chapters/a3_training.md:519
 def _rng_state(device: torch.device) -> dict:
     """The state of PyTorch's generators: the CPU's, and the device's on CUDA."""
     state = {"torch": torch.get_rng_state()}
@@ -221,7 +242,7 @@ def _rng_state(device: torch.device) -> dict:
     return state
 
 
-# %% book/chapters/a3_training.md:482
+# %% book/chapters/a3_training.md:529
 def _set_rng_state(state: dict, device: torch.device) -> None:
     """Put back a state from `_rng_state` (loaded on any device)."""
     torch.set_rng_state(state["torch"].cpu())
@@ -229,7 +250,7 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
-# %% book/chapters/a3_training.md:501
+# %% book/chapters/a3_training.md:548
 def _keep_rows(path: Path, last_step: int) -> None:
     """Drop the rows of a metrics file written after `last_step` (atomically). A torn last line
     (a kill during its write) is dropped; any other unreadable line is a ValueError naming the
@@ -252,7 +273,7 @@ def _keep_rows(path: Path, last_step: int) -> None:
         os.replace(tmp, path)
 
 
-# %% book/chapters/a3_training.md:548
+# %% book/chapters/a3_training.md:595
 _RECIPE = ("batch_size", "lr", "optimizer", "eps", "weight_decay", "schedule", "grad_clip", "seed")
 
 
@@ -268,7 +289,7 @@ def _check_recipe(saved: dict, config: TrainConfig, path: Path) -> None:
                          "use another out_dir, or resume=False to start over")
 
 
-# %% book/chapters/a3_training.md:586
+# %% book/chapters/a3_training.md:633
 def _snapshot(parts: dict, *, device: torch.device, step: int, history: list[dict],
               wall_time: float, window: dict, config: TrainConfig) -> dict:
     """A checkpoint: each part's state_dict, the generators, the log so far and the recipe."""
@@ -277,7 +298,7 @@ def _snapshot(parts: dict, *, device: torch.device, step: int, history: list[dic
             "wall_time": wall_time, "window": window, "config": dataclasses.asdict(config)}
 
 
-# %% book/chapters/a3_training.md:596
+# %% book/chapters/a3_training.md:643
 def _restore(state: dict, parts: dict, device: torch.device) -> None:
     """Load a `_snapshot` back into the parts, then the generators."""
     for k, p in parts.items():
@@ -286,7 +307,7 @@ def _restore(state: dict, parts: dict, device: torch.device) -> None:
     _set_rng_state(state["rng"], device)
 
 
-# %% book/chapters/a3_training.md:630
+# %% book/chapters/a3_training.md:677
 class _Window:
     """The logs of one logging window, summed on the device; read on the host once, at its end."""
 
@@ -316,7 +337,7 @@ class _Window:
         return means
 
 
-# %% book/chapters/a3_training.md:680
+# %% book/chapters/a3_training.md:727
 def claim_dir(out: str | Path) -> Callable[[], None]:
     """Claim directory `out` for this process (out/.lock holds its pid) and remove the temporary
     files of interrupted saves; returns the function that releases it (a no-op where this process
@@ -360,7 +381,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# %% book/chapters/a3_training.md:757
+# %% book/chapters/a3_training.md:804
 def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None]:
     """(checkpoint, metrics log) of a run in config.out_dir; the log is rank 0's (else None)."""
     if not config.out_dir:
@@ -371,7 +392,7 @@ def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None
     return out / "checkpoint.pt", out / "metrics.jsonl"          # claim_dir creates out
 
 
-# %% book/chapters/a3_training.md:769
+# %% book/chapters/a3_training.md:816
 def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
     """Add a window's row to the history and, where there is a log, as a line of JSON to it."""
     history.append(row)
@@ -380,7 +401,7 @@ def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-# %% book/chapters/a3_training.md:794
+# %% book/chapters/a3_training.md:841
 def _start(ckpt: Path | None, config: TrainConfig, parts: dict, device: torch.device,
            log: Path | None) -> tuple[list[dict], int, float, _Window]:
     """Resume from `ckpt` if asked and it exists, else seed a fresh run; cut `log` to the start.
@@ -400,7 +421,7 @@ def _start(ckpt: Path | None, config: TrainConfig, parts: dict, device: torch.de
     return [], 0, 0.0, _Window()
 
 
-# %% book/chapters/a3_training.md:818
+# %% book/chapters/a3_training.md:865
 class _StepLoss(nn.Module):
     """model.loss as a forward pass, so that DDP's gradient hooks and torch.compile see it."""
 
@@ -412,7 +433,7 @@ class _StepLoss(nn.Module):
         return self.model.loss(x)
 
 
-# %% book/chapters/a3_training.md:831
+# %% book/chapters/a3_training.md:878
 def _wrap_step(model: nn.Module, device: torch.device, world: int, compile: bool) -> nn.Module:
     """The module the loop calls for the loss: `_StepLoss`, in DDP across processes, compiled."""
     step_loss = _StepLoss(model)
@@ -425,7 +446,7 @@ def _wrap_step(model: nn.Module, device: torch.device, world: int, compile: bool
     return step_loss
 
 
-# %% book/chapters/a3_training.md:855
+# %% book/chapters/a3_training.md:902
 def _train_step(step_loss: nn.Module, x: Tensor, *, model: nn.Module,
                 optimizer: torch.optim.Optimizer, scheduler, config: TrainConfig,
                 bf16: bool) -> dict[str, Tensor]:
@@ -442,7 +463,7 @@ def _train_step(step_loss: nn.Module, x: Tensor, *, model: nn.Module,
     return logs
 
 
-# %% book/chapters/a3_training.md:886
+# %% book/chapters/a3_training.md:933
 def quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
     """Turn off the per-step NaN checks (a host sync each) of the quantizers inside `model`.
 
@@ -454,7 +475,7 @@ def quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
     return quieted
 
 
-# %% book/chapters/a3_training.md:912
+# %% book/chapters/a3_training.md:959
 def check_finite_state(model: nn.Module, *, step: int, keep: Path | None = None) -> None:
     """Raise FloatingPointError if a floating-point parameter or buffer of `model` holds NaN or
     infinity (at training step `step`; `keep`: the checkpoint left untouched)."""
@@ -467,7 +488,7 @@ def check_finite_state(model: nn.Module, *, step: int, keep: Path | None = None)
                                  f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}{where}")
 
 
-# %% book/chapters/a3_training.md:943
+# %% book/chapters/a3_training.md:990
 def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
         device: str | torch.device = "auto") -> FitResult:
     """Train `model` on uint8 images (N, C, H, W); resumable from config.out_dir.
@@ -540,4 +561,4 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     return FitResult(history, step, spent + time.perf_counter() - began, start)
 
 
-__all__ = ['resolve_device', 'SCALES', 'resolve_scale', 'resolve_precision', 'distributed', 'init_distributed', 'seed_everything', 'TrainConfig', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_checkpoint', 'FitResult', 'claim_dir', 'quiet_finite_checks', 'check_finite_state', 'fit']
+__all__ = ['resolve_device', 'SCALES', 'resolve_scale', 'PRECISIONS', 'bf16_capable', 'resolve_precision', 'distributed', 'init_distributed', 'seed_everything', 'TrainConfig', 'make_optimizer', 'make_scheduler', 'save_checkpoint', 'load_checkpoint', 'FitResult', 'claim_dir', 'quiet_finite_checks', 'check_finite_state', 'fit']
