@@ -125,14 +125,68 @@ def test_fused_sinkhorn_matches_the_torch_path_on_cuda(n, k, d):
 
 
 @pytest.mark.parametrize("n, k, d", [(8192, 16384, 64), (1000, 70_000, 8), (3, 5, 1)])
-def test_fused_nearest_on_cuda_is_a_float64_brute_force_up_to_ties(n, k, d):
+def test_fused_nearest_on_cuda_is_a_float64_brute_force_up_to_ties(n, k, d, monkeypatch):
+    import vqlit.nearest_triton as nt
     from vqlit.nearest_triton import fused_nearest
+    pytest.importorskip("triton")
     EXACT = "donot_use_mm_for_euclid_dist"
     g = torch.Generator().manual_seed(n + k + d)
     z, e = torch.randn(n, d, generator=g), torch.randn(k, d, generator=g)
     got = fused_nearest(z.cuda(), e.cuda()).cpu()
-    assert torch.equal(nearest_code(z.cuda(), e.cuda()).cpu(), got)       # the CUDA default
+    monkeypatch.setattr(nt, "ENABLED", True)                              # forced on
+    assert torch.equal(nearest_code(z.cuda(), e.cuda()).cpu(), got)
     rows = torch.randperm(n, generator=g)[:512]
     d64 = torch.cdist(z[rows].double(), e.double(), compute_mode=EXACT).square()      # (512, K)
     gap = d64.gather(1, got[rows, None]) - d64.amin(1, keepdim=True)
     assert (gap <= 1e-6 * d64.amin(1, keepdim=True) + 1e-30).all()
+
+
+def test_nearest_code_on_cuda_takes_the_fused_kernel_only_where_measured_or_forced(monkeypatch):
+    import vqlit.nearest_triton as nt
+    pytest.importorskip("triton")
+    calls = []
+    real = nt.fused_nearest
+    monkeypatch.setattr(nt, "fused_nearest", lambda *a, **k: calls.append(1) or real(*a, **k))
+    z, e = torch.randn(512, 8, device="cuda"), torch.randn(256, 8, device="cuda")
+    for enabled, faster, used in ((None, frozenset(), 0), (None, frozenset({8}), 1),
+                                  (True, frozenset(), 1), (False, frozenset({8}), 0)):
+        monkeypatch.setattr(nt, "ENABLED", enabled)
+        monkeypatch.setattr(nt, "FASTER_DIMS", faster)
+        calls.clear()
+        nearest_code(z, e)
+        assert len(calls) == used, (enabled, faster)
+    assert not nt.FAILED, nt.FAILED                                      # it compiled here
+
+
+@pytest.mark.parametrize("what", ["NaN feature", "inf feature", "NaN code"])
+def test_fused_kernels_on_cuda_never_return_an_index_past_the_codebook(what):
+    import torch.nn.functional as F
+
+    from vqlit.nearest_triton import fused_nearest
+    from vqlit.optvq import SinkhornQuantizer, sinkhorn_assign
+    from vqlit.sinkhorn import SinkhornSolver
+    pytest.importorskip("triton")
+    g = torch.Generator().manual_seed(0)
+    z, e = torch.randn(3000, 8, generator=g), torch.randn(1000, 8, generator=g)
+    if what == "NaN feature":
+        z[7] = float("nan")
+    elif what == "inf feature":
+        z[7, 2] = float("inf")
+    else:
+        e[300, 1] = float("nan")
+    z, e = z.cuda(), e.cuda()
+    for normalize in (True, False):
+        solver = SinkhornSolver(iters=5, normalize=normalize, method="scaling")
+        fused = sinkhorn_assign(z, e, solver=solver, backend="triton")
+        assert 0 <= int(fused.min()) and int(fused.max()) < 1000, (what, normalize)
+        if normalize:                                   # OptVQ's: NaN everywhere, code 0 as torch
+            assert torch.equal(fused, sinkhorn_assign(z, e, solver=solver, backend="torch"))
+    assert int(fused_nearest(z, e).max()) < 1000
+    q = SinkhornQuantizer(num_codes=1000, dim=8, backend="triton").cuda()
+    with torch.no_grad():
+        q.codebook.copy_(e)
+    q.check_finite = False                              # what fit does on CUDA
+    out = q(z)
+    F.embedding(out.indices, q.codebook)
+    torch.cuda.synchronize()                            # a device-side assert would surface here
+    assert int(out.indices.max()) < 1000

@@ -2,26 +2,54 @@
 
 Without a GPU they run in Triton's interpreter (TRITON_INTERPRET=1, which must be set before the
 kernels are defined, so each check runs in a fresh process); with one, tests/test_cuda.py runs
-them compiled. Skipped where Triton is not installed.
+them compiled. Skipped where Triton is not installed, or where its interpreter cannot run them
+(vqlit.nearest_triton.interpreter_works). The guards that need no kernel (a kernel that fails to
+compile falls back to the torch path) run everywhere.
 """
 import importlib.util
 import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 import torch
 
+import vqlit.nearest_triton as nt
+import vqlit.sinkhorn_triton as st
 from vqlit.optvq import SinkhornQuantizer, sinkhorn_assign
 
 needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None,
                                   reason="Triton is not installed")
-# On a GPU the compiled kernels are checked by tests/test_cuda.py; the interpreter of the Triton
-# that CUDA builds of PyTorch pinned at the time of writing (3.6) cannot run range() over kernel
-# arguments, which the interpreter of later releases does.
-interpreter_only = pytest.mark.skipif(torch.cuda.is_available(),
-                                      reason="compiled on this GPU by tests/test_cuda.py")
+
+
+def _interpreter_only():
+    """On a GPU the compiled kernels are checked by tests/test_cuda.py; on the CPU, only where the
+    interpreter runs the kernels (Triton 3.6's cannot run range() over a kernel argument under
+    NumPy >= 2.4; the `test` extra asks for 3.7 or later)."""
+    if torch.cuda.is_available():
+        return pytest.mark.skip(reason="compiled on this GPU by tests/test_cuda.py")
+    if nt.triton is not None and not nt.interpreter_works():
+        return pytest.mark.skip(reason=f"the interpreter of Triton {nt.triton.__version__} cannot "
+                                       f"run the kernels here (Triton 3.7 or later can)")
+    return pytest.mark.skipif(False, reason="")
+
+
+interpreter_only = _interpreter_only()
+
+
+def compile_errors() -> list[Exception]:
+    """What Triton raises where a kernel cannot compile: no C compiler (its launcher is C), and,
+    with Triton installed, a ptxas failure."""
+    errors = [RuntimeError("Failed to find C compiler. Please specify via CC environment variable "
+                           "or set triton.knobs.build.impl.")]
+    try:
+        from triton.runtime.errors import PTXASError
+        errors.append(PTXASError("ptxas fatal: Unresolved extern function"))
+    except ImportError:
+        pass
+    return errors
 
 
 def interpreted(code: str, tmp_path) -> str:
@@ -182,3 +210,76 @@ def test_float64_and_the_torch_backend_never_use_the_kernels(monkeypatch):
     sinkhorn_assign(z, e)                                    # CPU, auto: the torch path
     sinkhorn_assign(z, e, backend="torch")
     sinkhorn_assign(z.double(), e.double())
+
+
+@needs_triton
+@interpreter_only
+def test_a_nan_feature_or_code_gives_the_torch_paths_codes_never_an_index_past_the_codebook(
+        tmp_path):
+    interpreted("""
+        import torch
+        import torch.nn.functional as F
+        from vqlit.optvq import SinkhornQuantizer, sinkhorn_assign
+        from vqlit.sinkhorn import SinkhornSolver
+        from vqlit.sinkhorn_triton import fused_assign
+        g = torch.Generator().manual_seed(0)
+        for what in ("NaN feature", "inf feature", "NaN code"):
+            for normalize in (True, False):
+                z, e = torch.randn(60, 4, generator=g), torch.randn(20, 4, generator=g)
+                if what == "NaN feature":
+                    z[7] = float("nan")
+                elif what == "inf feature":
+                    z[7, 2] = float("inf")
+                else:
+                    e[3, 1] = float("nan")
+                solver = SinkhornSolver(iters=5, normalize=normalize, method="scaling")
+                fused = sinkhorn_assign(z, e, solver=solver, backend="triton")
+                ref = sinkhorn_assign(z, e, solver=solver, backend="torch")
+                assert 0 <= fused.min() and fused.max() < 20, (what, normalize, fused)
+                if normalize:                   # OptVQ's: NaN reaches every entry, as in torch
+                    assert torch.equal(fused, ref), (what, fused, ref)
+                for programs in (1, 3):
+                    got = fused_assign(z, e, normalize=normalize, programs=programs)
+                    assert 0 <= got.min() and got.max() < 20, (what, normalize, programs)
+        z = torch.randn(2, 3, 3, 4)
+        z[0, 1, 1] = float("nan")
+        errors = []
+        for backend in ("torch", "triton"):
+            q = SinkhornQuantizer(num_codes=16, dim=4, backend=backend)
+            try:
+                q(z)
+            except ValueError as err:
+                errors.append(str(err))
+            q.check_finite = False                  # what fit does on CUDA: no host sync
+            out = q(z)
+            assert out.indices.min() >= 0 and out.indices.max() < 16, backend
+            F.embedding(out.indices, q.codebook)    # the lookup that a CUDA assert would end
+        assert len(errors) == 2 and errors[0] == errors[1] and "NaN" in errors[0], errors
+        print("ok")
+    """, tmp_path)
+
+
+@pytest.mark.parametrize("error", compile_errors(), ids=lambda e: type(e).__name__)
+def test_a_sinkhorn_kernel_that_fails_to_compile_falls_back_with_one_warning(monkeypatch, error):
+    calls = []
+
+    def cannot_compile(*args, **kwargs):
+        calls.append(1)
+        raise error
+
+    z, e = torch.randn(40, 3), torch.randn(12, 3)
+    want = sinkhorn_assign(z, e, backend="torch")
+    monkeypatch.setattr(nt, "FAILED", {})
+    monkeypatch.setattr(st, "triton_available", lambda device: True)   # as on a CUDA device
+    monkeypatch.setattr(st, "fused_assign", cannot_compile)            # the launch raises
+    quantizer = SinkhornQuantizer(num_codes=12, dim=3, backend="triton")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [sinkhorn_assign(z, e, backend="triton") for _ in range(3)]
+        out = quantizer(z)                                             # the quantizer too
+    fell_back = [w for w in caught if issubclass(w.category, nt.FusedKernelWarning)]
+    assert len(fell_back) == 1 and len(calls) == 1                     # once per process
+    message = str(fell_back[0].message)
+    assert "'sinkhorn'" in message and str(error) in message and "backend='torch'" in message
+    assert all(torch.equal(codes, want) for codes in got)
+    assert out.indices.shape == (40,) and "sinkhorn" in nt.FAILED

@@ -2,17 +2,26 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1865
+# %% book/chapters/04_optvq.md:1897
 """Nearest codes in one Triton kernel: a distance tile and a running argmin, no N x K matrix.
 
-`vqlit.vq.nearest_code` uses it on CUDA for float32 features (unless ENABLED is set to False).
-Under Triton's interpreter (TRITON_INTERPRET=1, set before the kernels are defined) the kernels
-of this module and of vqlit.sinkhorn_triton also run on CPU tensors.
+`vqlit.vq.nearest_code` uses it on CUDA for float32 features where `fused_wanted` says so: the
+dimensions in FASTER_DIMS, unless ENABLED forces it on or off. Under Triton's interpreter
+(TRITON_INTERPRET=1, set before the kernels are defined) the kernels of this module and of
+vqlit.sinkhorn_triton also run on CPU tensors, where `interpreter_works()` finds that they do. A
+kernel that fails (one that cannot compile here) costs one warning and runs the caller's torch path
+(`try_fused`).
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
+import subprocess
+import sys
+import warnings
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -20,23 +29,97 @@ try:
     import triton
     import triton.language as tl
     jit = triton.jit
-except ImportError:                  # CPU-only PyTorch: the callers keep their torch paths
+except Exception:                    # missing (CPU-only PyTorch) or broken: the torch paths run
     triton = tl = None
 
     def jit(fn):
         return fn
 
-ENABLED = True            # False: nearest_code keeps its torch path on CUDA too
+ENABLED: bool | None = None    # nearest_code on CUDA: True the fused kernel, False the torch path,
+                               # None the fused kernel for the dimensions in FASTER_DIMS only
+FASTER_DIMS: frozenset[int] = frozenset()   # d where a recorded bench measured it faster: none yet
+FAILED: dict[str, str] = {}    # kernel -> its error, for the kernels that failed in this process
+
+
+# %% book/chapters/04_optvq.md:1941
+def _version(text: str) -> tuple[int, int]:
+    """(major, minor) of a version string such as '3.9.0+git'."""
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:2])
+
+
+def _probe() -> bool:
+    """Run _nearest_kernel in this process on 3 features and 20 codes (two tiles, one partial)."""
+    g = torch.Generator().manual_seed(0)
+    z, e = torch.randn(3, 2, generator=g), torch.randn(20, 2, generator=g)      # (N, d), (K, d)
+    out = torch.full((3,), -1, dtype=torch.int64)                              # (N,)
+    try:
+        _nearest_kernel[(1,)](z, e, out, 3, 20, D=2, BLOCK_M=16, BLOCK_K=16)
+    except Exception:          # InterpreterError, or kernels defined before TRITON_INTERPRET
+        return False
+    return torch.equal(out, torch.cdist(z.double(), e.double()).argmin(1))
+
+
+@functools.cache
+def interpreter_works() -> bool:
+    """Whether Triton's interpreter runs this module's kernel here: probed once per process, in it
+    where it interprets (TRITON_INTERPRET=1), else in a fresh process with the variable set."""
+    if triton is None:
+        return False
+    if _version(triton.__version__) < (3, 7) and _version(np.__version__) >= (2, 4):
+        return False           # known: range() over a kernel argument raises InterpreterError
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return _probe()
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    code = "import sys, vqlit.nearest_triton as m; sys.exit(0 if m.interpreter_works() else 1)"
+    try:
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              timeout=300).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def triton_available(device: torch.device | str) -> bool:
-    """Whether the kernels can run on `device`: CUDA with Triton, or anywhere when interpreted."""
+    """Whether the kernels can run on `device`: CUDA with Triton, or the CPU under an interpreter
+    (TRITON_INTERPRET=1) that runs them."""
     if triton is None:
         return False
-    return torch.device(device).type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
+    if torch.device(device).type == "cuda":
+        return True
+    return os.environ.get("TRITON_INTERPRET") == "1" and interpreter_works()
 
 
-# %% book/chapters/04_optvq.md:1912
+# %% book/chapters/04_optvq.md:1994
+class FusedKernelWarning(RuntimeWarning):
+    """A fused kernel failed here (it could not compile, say); its caller ran the torch path."""
+
+
+def try_fused(kernel: str, launch, *args, silence: str, **kwargs) -> Tensor | None:
+    """launch(*args, **kwargs), or None where `kernel` fails, now or earlier in this process: the
+    caller then runs its torch path. The first failure warns (FusedKernelWarning); `silence` says
+    how to keep the torch path and so avoid the kernel."""
+    if kernel in FAILED:
+        return None
+    try:
+        return launch(*args, **kwargs)
+    except torch.cuda.OutOfMemoryError:
+        raise                                  # not the kernel's fault; the torch path needs more
+    except Exception as err:                   # Triton's compile errors share no base class
+        FAILED[kernel] = f"{type(err).__name__}: {str(err)[:300]}"
+        warnings.warn(f"vqlit: the fused Triton kernel {kernel!r} failed ({FAILED[kernel]}); the "
+                      f"torch path runs in its place in this process. To silence this, "
+                      f"{silence}.", FusedKernelWarning, stacklevel=3)
+        return None
+
+
+def fused_wanted(device: torch.device | str, dim: int) -> bool:
+    """Whether nearest_code runs the fused kernel for dim-dimensional float32 features on
+    `device`: on CUDA with Triton only, for dim in FASTER_DIMS, unless ENABLED forces it."""
+    if torch.device(device).type != "cuda" or not triton_available(device):
+        return False
+    return dim in FASTER_DIMS if ENABLED is None else bool(ENABLED)
+
+
+# %% book/chapters/04_optvq.md:2062
 @jit
 def _nearest_kernel(Z, E, OUT, N, K, D: tl.constexpr,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -54,23 +137,24 @@ def _nearest_kernel(Z, E, OUT, N, K, D: tl.constexpr,
             ej = tl.load(E + cols.to(tl.int64) * D + j, mask=cmask, other=0.0)   # (BLOCK_K,)
             diff = zj[:, None] - ej[None, :]
             dist += diff * diff
-        dist = tl.where(cmask[None, :], dist, float("inf"))
+        dist = tl.where(dist == dist, dist, float("-inf"))                # NaN first, as torch
+        dist = tl.where(cmask[None, :], dist, float("inf"))                # no code past K
         tile_best = tl.min(dist, axis=1)                                   # (BLOCK_M,)
         tile_arg = tl.argmin(dist, axis=1).to(tl.int64) + k0               # lowest index on ties
         better = tile_best < best                                          # earlier tiles win ties
         best = tl.where(better, tile_best, best)
         arg = tl.where(better, tile_arg, arg)
-    tl.store(OUT + rows, arg, mask=rmask)
+    tl.store(OUT + rows, tl.minimum(arg, K - 1), mask=rmask)               # in the codebook
 
 
-# %% book/chapters/04_optvq.md:1942
+# %% book/chapters/04_optvq.md:2093
 def fused_nearest(z: Tensor, codebook: Tensor, *, block_m: int = 64,
                   block_k: int = 64) -> Tensor:
     """argmin_k ||z_i - e_k||^2 for float32 (N, d), (K, d) -> (N,) int64, in one kernel."""
     if not triton_available(z.device):
-        raise RuntimeError(f"the fused nearest-code kernel needs Triton and a CUDA device (or "
-                           f"TRITON_INTERPRET=1); got {z.device} with Triton "
-                           f"{'installed' if triton else 'missing'}")
+        raise RuntimeError(f"the fused nearest-code kernel needs Triton and a CUDA device (or an "
+                           f"interpreter that runs it, TRITON_INTERPRET=1); got {z.device} with "
+                           f"Triton {'installed' if triton else 'missing'}")
     if z.dtype != torch.float32 or codebook.dtype != torch.float32:
         raise ValueError(f"expected float32 features and codes, got {z.dtype} and {codebook.dtype}")
     if z.ndim != 2 or codebook.ndim != 2 or z.shape[1] != codebook.shape[1] or not len(codebook):
@@ -84,4 +168,4 @@ def fused_nearest(z: Tensor, codebook: Tensor, *, block_m: int = 64,
     return out
 
 
-__all__ = ['ENABLED', 'triton_available', 'fused_nearest']
+__all__ = ['ENABLED', 'FASTER_DIMS', 'FAILED', 'interpreter_works', 'triton_available', 'FusedKernelWarning', 'try_fused', 'fused_wanted', 'fused_nearest']

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1319
+# %% book/chapters/04_optvq.md:1330
 """OptVQ's quantizer: Sinkhorn assignment on normalized distances, multi-head, distributed."""
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def euclidean_distances(z: Tensor, codebook: Tensor) -> Tensor:
     return squared_distances(z, codebook).sqrt_()                          # (N, K) in place
 
 
-# %% book/chapters/04_optvq.md:1348
+# %% book/chapters/04_optvq.md:1359
 def _fused_backend(z: Tensor, codebook: Tensor, solver: Solver, backend: str) -> bool:
     """Whether the assignment runs as the fused Triton kernels (see "Speed and memory")."""
     if backend not in BACKENDS:
@@ -39,14 +39,15 @@ def _fused_backend(z: Tensor, codebook: Tensor, solver: Solver, backend: str) ->
               and codebook.shape[0] <= fused.MAX_FUSED_CODES
               and isinstance(solver, SinkhornSolver) and solver.method == "scaling")
     if backend == "triton" and not usable:
-        raise ValueError(f"backend='triton' needs Triton on a CUDA device (or TRITON_INTERPRET=1), "
-                         f"float32 features, at most {fused.MAX_FUSED_CODES} codes and a "
-                         f"SinkhornSolver of method 'scaling'; got {z.device}, {z.dtype}, "
-                         f"{codebook.shape[0]} codes, {solver!r}")
+        raise ValueError(f"backend='triton' needs Triton on a CUDA device (or an interpreter that "
+                         f"runs the kernels, TRITON_INTERPRET=1), float32 features, at most "
+                         f"{fused.MAX_FUSED_CODES} codes and a SinkhornSolver of method "
+                         f"'scaling'; got {z.device}, {z.dtype}, {codebook.shape[0]} codes, "
+                         f"{solver!r}")
     return usable
 
 
-# %% book/chapters/04_optvq.md:1370
+# %% book/chapters/04_optvq.md:1382
 @torch.no_grad()
 def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVER, group=None,
                     backend: str = "auto") -> Tensor:
@@ -56,6 +57,7 @@ def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVE
     marginals; any solver of Chapter 3's protocol, OptVQ's by default. `group`: reduce over these
     processes (a SinkhornSolver only). backend: "auto" runs the fused Triton kernels for the
     scaling form on CUDA where they apply, torch operations elsewhere; "torch" or "triton" choose.
+    Where the kernels fail (they cannot compile here, say), one warning, then the torch path.
     """
     if group is not None:
         if not isinstance(solver, SinkhornSolver):
@@ -63,16 +65,20 @@ def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVE
                              f"distributed=False")
         solver = replace(solver, group=group)
     if _fused_backend(z, codebook, solver, backend):
+        from vqlit.nearest_triton import try_fused
         from vqlit.sinkhorn_triton import fused_assign
-        return fused_assign(z, codebook, epsilon=solver.epsilon, iters=solver.iters,
-                            normalize=solver.normalize, group=group)
+        codes = try_fused("sinkhorn", fused_assign, z, codebook, epsilon=solver.epsilon,
+                          iters=solver.iters, normalize=solver.normalize, group=group,
+                          silence="pass backend='torch' to the quantizer or sinkhorn_assign")
+        if codes is not None:                                              # else the torch path
+            return codes
     cost = euclidean_distances(z, codebook)                                # (N, K) the buffer
     a, b = uniform_marginals(cost, group)                                  # (N,), (K,)
     argmax_ = getattr(solver, "argmax_", None)                             # in the buffer
     return argmax_(cost, a, b) if argmax_ is not None else solver(cost, a, b).argmax(-1)
 
 
-# %% book/chapters/04_optvq.md:1419
+# %% book/chapters/04_optvq.md:1436
 class SinkhornQuantizer(Quantizer):
     """OptVQ: codes chosen by Sinkhorn on normalized distances; straight-through; (optvq-loss)."""
 

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:248
+# %% book/chapters/04_optvq.md:259
 """Entropic optimal transport for vector quantization: OptVQ's normalization and Sinkhorn solvers
 (the textbook loop, the fast stabilized scaling form, the log domain), optionally distributed."""
 from __future__ import annotations
@@ -38,7 +38,7 @@ def total_rows(cost: Tensor, group) -> Tensor:
     return group_reduce(_scalar(float(cost.shape[-2]), cost), "sum", group)
 
 
-# %% book/chapters/04_optvq.md:304
+# %% book/chapters/04_optvq.md:315
 def check_cost(cost: Tensor) -> None:
     """Raise ValueError unless cost is a float32 or float64 tensor (..., N, K)."""
     if not isinstance(cost, Tensor) or cost.dtype not in (torch.float32, torch.float64):
@@ -50,7 +50,7 @@ def check_cost(cost: Tensor) -> None:
         raise ValueError(f"the cost must have shape (..., N, K), got {tuple(cost.shape)}")
 
 
-# %% book/chapters/04_optvq.md:332
+# %% book/chapters/04_optvq.md:343
 def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                       guard: float = 1e-8, group=None) -> Tensor:
     """OptVQ's loop on the matrix, Eq. (sinkhorn-updates): (..., N, K) -> plan (..., N, K).
@@ -70,7 +70,7 @@ def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
     return q
 
 
-# %% book/chapters/04_optvq.md:375
+# %% book/chapters/04_optvq.md:386
 class ScaledPlan(NamedTuple):
     """A Sinkhorn plan in factored form, Eq. (gibbs): P = diag(u) kernel diag(v)."""
 
@@ -87,7 +87,7 @@ class ScaledPlan(NamedTuple):
         return self.kernel.mul_(self.v[..., None, :]).argmax(-1)            # u_i > 0: irrelevant
 
 
-# %% book/chapters/04_optvq.md:411
+# %% book/chapters/04_optvq.md:422
 def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
     """a = 1/N over all rows of all processes, b = 1/K: (..., N) and (..., K)."""
     n, k = total_rows(cost, group), cost.shape[-1]
@@ -96,7 +96,7 @@ def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-# %% book/chapters/04_optvq.md:431
+# %% book/chapters/04_optvq.md:442
 def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
              epsilon: float | Tensor = 10.0, iters: int = 5, group=None,
              inplace: bool = False) -> ScaledPlan:
@@ -133,7 +133,7 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
     return ScaledPlan(kernel, u, v)
 
 
-# %% book/chapters/04_optvq.md:591
+# %% book/chapters/04_optvq.md:602
 def center_(cost: Tensor, *, group=None) -> Tensor:
     """Eq. (normalize), first part, in place: cost -= its mean; returns its standard deviation.
 
@@ -154,7 +154,7 @@ def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
     return centred.sub_(group_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
 
 
-# %% book/chapters/04_optvq.md:806
+# %% book/chapters/04_optvq.md:817
 def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped.
 
@@ -169,7 +169,7 @@ def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     return torch.where(empty, -math.inf, top + total.log()).squeeze(dim)
 
 
-# %% book/chapters/04_optvq.md:851
+# %% book/chapters/04_optvq.md:862
 def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
                  epsilon: float | Tensor = 10.0, iters: int = 5,
                  group=None) -> tuple[Tensor, Tensor]:
@@ -196,7 +196,7 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     return alpha, beta
 
 
-# %% book/chapters/04_optvq.md:906
+# %% book/chapters/04_optvq.md:917
 @dataclass(frozen=True, kw_only=True)
 class SinkhornSolver:
     """Chapter 3's transport solver protocol: `solver(cost, a, b) -> plan`, ``argmax_``, potentials.

@@ -2,12 +2,14 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:2016
+# %% book/chapters/04_optvq.md:2173
 """OptVQ's assignment fused into Triton kernels: eight passes over the N x K matrix, one buffer.
 
 `vqlit.optvq.sinkhorn_assign` uses it on CUDA for float32 features and up to MAX_FUSED_CODES
-codes. Under Triton's interpreter (TRITON_INTERPRET=1, set before the kernels are defined) the
-kernels also run on CPU tensors: that is how the book and the tests check them without a GPU.
+codes, and its torch path, after one warning, where a kernel fails (vqlit.nearest_triton's
+`try_fused`). Under Triton's interpreter (TRITON_INTERPRET=1, set before the kernels are defined)
+the kernels also run on CPU tensors where vqlit.nearest_triton's `interpreter_works()`: that is how
+the book and the tests check them without a GPU.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ _TILE = 16384             # entries a program holds at once: BLOCK_M rows x BLOC
 _COLUMNS = 1024           # columns per program where the programs' column vectors are combined
 
 
-# %% book/chapters/04_optvq.md:2077
+# %% book/chapters/04_optvq.md:2236
 @jit
 def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -38,7 +40,7 @@ def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
         rmask = rows < N
         mask = rmask[:, None] & cmask[None, :]
         s = tl.load(S + rows[:, None].to(tl.int64) * K + cols[None, :], mask=mask, other=0.0)
-        c = tl.sqrt(tl.maximum(s, 0.0))                                     # (BLOCK_M, BLOCK_K)
+        c = tl.sqrt(tl.maximum(s, 0.0, propagate_nan=tl.PropagateNan.ALL))  # NaN stays, as torch
         f = tl.min(tl.where(mask, c, float("inf")), 1)                      # (BLOCK_M,)
         mean = tl.sum(tl.where(mask, c, 0.0), 1) / K
         dev = tl.where(mask, c - mean[:, None], 0.0)                        # exact two-pass
@@ -49,7 +51,7 @@ def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
     tl.store(GPART + pid * K + cols, g, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2126
+# %% book/chapters/04_optvq.md:2285
 @jit
 def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
                     SCALE: tl.constexpr, BLOCK: tl.constexpr):
@@ -72,7 +74,7 @@ def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
         tl.store(OUT + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2176
+# %% book/chapters/04_optvq.md:2335
 @jit
 def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
                   NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
@@ -100,7 +102,7 @@ def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
     tl.store(STATE + 1 + offs, tl.min(low, 0) + tl.zeros([BLOCK], tl.float32), mask=offs == 0)
 
 
-# %% book/chapters/04_optvq.md:2226
+# %% book/chapters/04_optvq.md:2385
 @jit
 def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     """v / max(v), clamped at the smallest normal number, as `sinkhorn` (scale-free)."""
@@ -110,7 +112,7 @@ def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     return tl.where(cmask, v, 0.0)
 
 
-# %% book/chapters/04_optvq.md:2262
+# %% book/chapters/04_optvq.md:2421
 @jit
 def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -131,7 +133,8 @@ def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
         ptr = S + rows[:, None].to(tl.int64) * K + cols[None, :]
         f = tl.load(F + rows, mask=rmask, other=0.0)
         u = tl.where(rmask, tl.exp(-eps * (f - f_min)), 0.0)               # (BLOCK_M,)
-        c = tl.sqrt(tl.maximum(tl.load(ptr, mask=mask, other=0.0), 0.0))
+        c = tl.sqrt(tl.maximum(tl.load(ptr, mask=mask, other=0.0), 0.0,
+                               propagate_nan=tl.PropagateNan.ALL))               # NaN stays
         shifted = tl.where(mask, c - f[:, None] - g[None, :], float("inf"))  # >= 0
         kern = tl.exp(-eps * shifted)                                       # 0 off the matrix
         tl.store(ptr, kern, mask=mask)
@@ -139,7 +142,7 @@ def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2317
+# %% book/chapters/04_optvq.md:2477
 @jit
 def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
@@ -161,7 +164,7 @@ def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2363
+# %% book/chapters/04_optvq.md:2523
 @jit
 def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
@@ -175,13 +178,14 @@ def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
         rmask = rows < N
         mask = rmask[:, None] & cmask[None, :]
         q = tl.load(Q + rows[:, None].to(tl.int64) * K + cols[None, :], mask=mask, other=0.0)
-        val = tl.where(mask, q * v[None, :], -1.0)                         # entries are >= 0
+        val = q * v[None, :]                                               # entries are >= 0
+        val = tl.where(mask, tl.where(val == val, val, float("inf")), -1.0)  # NaN first, as torch
         best = tl.max(val, 1)
         first = tl.min(tl.where(val == best[:, None], cols[None, :], BLOCK_K), 1)
-        tl.store(OUT + rows, first.to(tl.int64), mask=rmask)
+        tl.store(OUT + rows, tl.minimum(first, K - 1).to(tl.int64), mask=rmask)  # in the codebook
 
 
-# %% book/chapters/04_optvq.md:2406
+# %% book/chapters/04_optvq.md:2571
 def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple[int, int, dict]:
     """(P programs, column blocks, the row kernels' sizes) for an N x K matrix on `device`."""
     block_k = max(16, triton.next_power_of_2(k))
@@ -195,7 +199,7 @@ def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple
     return p, blocks, rows_launch
 
 
-# %% book/chapters/04_optvq.md:2438
+# %% book/chapters/04_optvq.md:2603
 def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tensor,
                     state: Tensor, epsilon: float, normalize: bool, group) -> Tensor:
     """`_start_kernel` over the processes of `group`: reduces g in place, writes STATE = [eps,
@@ -212,13 +216,13 @@ def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tens
     return 1.0 / rows
 
 
-# %% book/chapters/04_optvq.md:2471
+# %% book/chapters/04_optvq.md:2636
 def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> None:
     """Raise unless the kernels can run on z's device for this codebook, iters and epsilon."""
     if not triton_available(z.device):
         raise RuntimeError(f"the fused Sinkhorn kernels need Triton and a CUDA device (or "
-                           f"TRITON_INTERPRET=1); got {z.device} with Triton "
-                           f"{'installed' if triton else 'missing'}")
+                           f"an interpreter that runs them, TRITON_INTERPRET=1); got {z.device} "
+                           f"with Triton {'installed' if triton else 'missing'}")
     if codebook.shape[0] > MAX_FUSED_CODES:
         raise ValueError(f"the fused kernels hold a row of K codes in registers: "
                          f"K <= {MAX_FUSED_CODES}, got {codebook.shape[0]}")
@@ -228,7 +232,7 @@ def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> Non
         raise ValueError(f"epsilon must be positive (it multiplies the cost), got {epsilon}")
 
 
-# %% book/chapters/04_optvq.md:2505
+# %% book/chapters/04_optvq.md:2670
 @torch.no_grad()
 def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                  normalize: bool = True, group=None, programs: int | None = None) -> Tensor:

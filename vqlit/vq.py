@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/01_vq_preliminaries.md:169
+# %% book/chapters/01_vq_preliminaries.md:177
 """The quantizer skeleton that every vqlit method shares (input checks, dtype policy, flattening,
 heads, straight-through output, stats), the one distance kernel, and the VQ-VAE and EMA quantizers
 built on them."""
@@ -25,7 +25,7 @@ def compute_dtype(x: Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-# %% book/chapters/01_vq_preliminaries.md:207
+# %% book/chapters/01_vq_preliminaries.md:215
 def squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
     """All squared distances ||z_i - e_k||^2, Eq. (vq-expand): (..., N, d), (K, d) -> (..., N, K).
 
@@ -44,21 +44,25 @@ def squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
         return (z_aug @ e_aug.T).clamp_min_(0.0)      # (..., N, K) |z|^2 - 2 z.e + |e|^2
 
 
-# %% book/chapters/01_vq_preliminaries.md:232
+# %% book/chapters/01_vq_preliminaries.md:242
 def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> Tensor:
     """argmin_k ||z_i - e_k||^2, Eq. (vq-nearest): (N, d), (K, d) -> (N,) int64.
 
     Computed in float32 (float64 stays float64) whatever the autocast state, over blocks of rows
-    so that no more than `max_elements` scores exist at once; on CUDA with Triton, float32 runs
-    the fused kernel of vqlit.nearest_triton instead.
+    so that no more than `max_elements` scores exist at once. On CUDA, float32 may run the fused
+    kernel of vqlit.nearest_triton instead (where its `fused_wanted` says so: where measured
+    faster, or forced by nearest_triton.ENABLED); if that kernel fails, one warning, then this path.
     """
     with torch.autocast(z.device.type, enabled=False):
         dtype = compute_dtype(z)
         z, codebook = z.to(dtype), codebook.to(dtype)
-        if z.is_cuda and dtype == torch.float32:
+        if dtype == torch.float32 and len(codebook):
             from vqlit import nearest_triton as fused                # layer 1, Chapter 4's kernel
-            if fused.ENABLED and fused.triton_available(z.device) and len(codebook):
-                return fused.fused_nearest(z, codebook)                  # (N,) no N x K scores
+            if fused.fused_wanted(z.device, z.shape[-1]):
+                codes = fused.try_fused("nearest", fused.fused_nearest, z, codebook,
+                                        silence="set vqlit.nearest_triton.ENABLED = False")
+                if codes is not None:
+                    return codes                                     # (N,) no N x K scores
         e2 = codebook.square().sum(1)                                    # (K,)
         rows = max(1, max_elements // codebook.shape[0])
         # |z|^2 is constant along a row: argmin_k |e_k|^2 - 2 z.e_k, Eq. (vq-expand)
@@ -66,13 +70,13 @@ def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> T
                           for b in z.split(rows)])                             # (N,)
 
 
-# %% book/chapters/01_vq_preliminaries.md:429
+# %% book/chapters/01_vq_preliminaries.md:443
 def straight_through(z: Tensor, codes: Tensor) -> Tensor:
     """Eq. (ste): the value of `codes`, the gradient of `z`. Exact: sg[e] + (z - sg[z])."""
     return codes.detach() + (z - z.detach())
 
 
-# %% book/chapters/01_vq_preliminaries.md:481
+# %% book/chapters/01_vq_preliminaries.md:497
 def vq_loss(z: Tensor, codes: Tensor, *, codebook_weight: float,
             commitment_weight: float) -> Tensor:
     """Eq. (vqvae-loss): codebook_weight ||sg[z] - e||^2 + commitment_weight ||z - sg[e]||^2,
@@ -81,7 +85,7 @@ def vq_loss(z: Tensor, codes: Tensor, *, codebook_weight: float,
             + commitment_weight * F.mse_loss(z, codes.detach()))       # moves the features
 
 
-# %% book/chapters/01_vq_preliminaries.md:538
+# %% book/chapters/01_vq_preliminaries.md:554
 class QuantizerOutput(NamedTuple):
     """What every vqlit quantizer returns."""
 
@@ -91,14 +95,14 @@ class QuantizerOutput(NamedTuple):
     stats: dict[str, Tensor]       # per batch: "usage", "perplexity" (0-dim tensors)
 
 
-# %% book/chapters/01_vq_preliminaries.md:568
+# %% book/chapters/01_vq_preliminaries.md:584
 def feature_limit(dim: int, dtype: torch.dtype) -> float:
     """Eq. (feature-limit): the largest feature magnitude whose squared distances, d (2M)^2,
     stay 2^20 below the largest float of the compute dtype."""
     return 2.0 ** -10 * math.sqrt(torch.finfo(dtype).max / (4 * dim))
 
 
-# %% book/chapters/01_vq_preliminaries.md:592
+# %% book/chapters/01_vq_preliminaries.md:608
 def check_features(z: Tensor, dim: int, *, finite: bool = True) -> None:
     """Raise ValueError (TypeError for a non-tensor) unless z is a finite float (..., dim) batch."""
     if not isinstance(z, Tensor):
@@ -130,7 +134,7 @@ def check_features(z: Tensor, dim: int, *, finite: bool = True) -> None:
                          "check the encoder's output and the learning rate")
 
 
-# %% book/chapters/01_vq_preliminaries.md:650
+# %% book/chapters/01_vq_preliminaries.md:666
 class Assignment(NamedTuple):
     """What a method's `Quantizer.assign` returns for the flattened vectors of a batch."""
 
@@ -140,7 +144,7 @@ class Assignment(NamedTuple):
     surrogate: Tensor | None = None  # (N H, d/H) whose gradient the output takes; None: the input
 
 
-# %% book/chapters/01_vq_preliminaries.md:667
+# %% book/chapters/01_vq_preliminaries.md:683
 class Quantizer(nn.Module):
     """The skeleton of every vqlit quantizer: K codes of dimension dim / heads, shared by the heads.
 
@@ -192,7 +196,7 @@ class Quantizer(nn.Module):
         return f"num_codes={self.num_codes}, dim={self.dim}, heads={self.heads}{kmeans}"
 
 
-# %% book/chapters/01_vq_preliminaries.md:766
+# %% book/chapters/01_vq_preliminaries.md:782
 INITS = ("normal", "uniform", "unit_scaling")
 
 
@@ -211,7 +215,7 @@ def init_codebook(num_codes: int, dim: int, init: str = "normal", *,
     raise ValueError(f"init must be one of {INITS}, got {init!r}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:803
+# %% book/chapters/01_vq_preliminaries.md:819
 class VectorQuantizer(Quantizer):
     """VQ-VAE's quantizer: the nearest code, Eq. (vq-nearest), trained by Eq. (vqvae-loss)."""
 
@@ -237,7 +241,7 @@ class VectorQuantizer(Quantizer):
                 f"commitment_weight={self.commitment_weight}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:910
+# %% book/chapters/01_vq_preliminaries.md:926
 class EMAVectorQuantizer(Quantizer):
     """Nearest-code quantizer whose codebook follows EMA k-means, Eqs. (ema-update), (ema-laplace).
 
@@ -314,7 +318,7 @@ class EMAVectorQuantizer(Quantizer):
                 f"dead_code_threshold={self.dead_code_threshold}")
 
 
-# %% book/chapters/01_vq_preliminaries.md:1380
+# %% book/chapters/01_vq_preliminaries.md:1396
 def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = None) -> Tensor:
     """num rows of z (N, d): distinct rows if N >= num, else drawn with replacement."""
     n = z.shape[0]
@@ -323,7 +327,7 @@ def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = N
     return z[rows.to(z.device)]                                                 # (num, d)
 
 
-# %% book/chapters/01_vq_preliminaries.md:1400
+# %% book/chapters/01_vq_preliminaries.md:1416
 @torch.no_grad()
 def kmeans_centres(z: Tensor, num_codes: int, *, iters: int = 10,
                    generator: torch.Generator | None = None) -> Tensor:
@@ -342,7 +346,7 @@ def kmeans_centres(z: Tensor, num_codes: int, *, iters: int = 10,
     return means
 
 
-# %% book/chapters/01_vq_preliminaries.md:1448
+# %% book/chapters/01_vq_preliminaries.md:1464
 @torch.no_grad()
 def kmeans_init_(quantizer: Quantizer, flat: Tensor, *, iters: int = 10) -> None:
     """Set quantizer's codebook to the k-means centres of flat (N H, d/H), kmeans_centres; under
@@ -354,7 +358,7 @@ def kmeans_init_(quantizer: Quantizer, flat: Tensor, *, iters: int = 10) -> None
     quantizer.initialized.fill_(True)
 
 
-# %% book/chapters/01_vq_preliminaries.md:1492
+# %% book/chapters/01_vq_preliminaries.md:1508
 @torch.no_grad()
 def replace_dead_codes_(quantizer: EMAVectorQuantizer, z: Tensor, counts: Tensor,
                         debias: Tensor) -> int:
