@@ -23,10 +23,12 @@ FRONT = textwrap.dedent("""\
     """)
 BOOT = ("#| bootstrap: installs vqlit where it is missing (Colab); tools/export.py writes it\n"
         "import importlib.util, subprocess, sys\n"
-        "if importlib.util.find_spec(\"vqlit\") is None:\n"
-        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
-        "                    \"vqlit[notebook] @ git+{url}@main\"], check=True)")
-
+        "if importlib.util.find_spec(\"vqlit\") is None:      # the release this page was exported with\n"
+        "    pip = [sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\"]\n"
+        "    package = \"vqlit[notebook] @ git+{url}@\"\n"
+        "    if subprocess.run(pip + [package + \"v0.3.1\"]).returncode:\n"
+        "        print(\"vqlit v0.3.1 is not tagged; installing main, which may be newer than this page\")\n"
+        "        subprocess.run(pip + [package + \"main\"], check=True)")
 
 def cell(source, tags=None):
     head = "```{code-cell} ipython3\n" + (f":tags: {tags}\n\n" if tags else "")
@@ -43,6 +45,7 @@ def repo(tmp_path):
     (tmp_path / "tools").mkdir()
     shutil.copy(ROOT / "tools" / "export.py", tmp_path / "tools" / "export.py")
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/vq/book\n  branch: main\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "vqlit"\nversion = "0.3.1"\n')
     (tmp_path / "book" / "chapters").mkdir(parents=True)
     (tmp_path / "vqlit").mkdir()
     (tmp_path / "book" / "chapters" / "01_a.md").write_text(chapter(
@@ -131,8 +134,21 @@ def test_bootstrap_follows_config(repo):
     result = export(repo, "--check")
     assert result.returncode == 1 and "bootstrap cell differs from _config.yml" in result.stderr
     export(repo)
-    assert "git+https://example.org/other/place@main" in (repo / "book" / "chapters" / "01_a.md").read_text()
-    assert "git+https://example.org/other/place@main" in (repo / "book" / "chapters" / "01_a.ipynb").read_text()
+    assert "git+https://example.org/other/place@" in (repo / "book" / "chapters" / "01_a.md").read_text()
+    assert "git+https://example.org/other/place@" in (repo / "book" / "chapters" / "01_a.ipynb").read_text()
+
+
+def test_bootstrap_installs_the_release_it_was_exported_with(repo):
+    """The notebook installs the tag of pyproject's version, so a page and its package agree;
+    the branch only where that tag does not exist, with a sentence that says so."""
+    export(repo)
+    text = (repo / "book" / "chapters" / "01_a.md").read_text()
+    assert 'package + "v0.3.1"' in text and "is not tagged" in text
+    (repo / "pyproject.toml").write_text('[project]\nname = "vqlit"\nversion = "0.4.0"\n')
+    result = export(repo, "--check")
+    assert result.returncode == 1 and "bootstrap cell differs" in result.stderr
+    export(repo)
+    assert "v0.4.0" in (repo / "book" / "chapters" / "01_a.ipynb").read_text()
 
 
 def test_public_names_are_unique_across_modules(repo):
@@ -171,3 +187,17 @@ def test_top_level_is_the_curated_namespace():
         assert name.isupper() or getattr(vqlit, name).__name__ == name
     for inner in ("center_", "parser", "sha256sum", "nearest_code"):  # imported from their modules
         assert not hasattr(vqlit, inner)
+
+
+def test_a_checkout_only_page_gets_no_colab_notebook(repo):
+    """A page whose front matter says `vqlit: {colab: false}` reads the repository itself, so it is
+    not offered on Colab: no .ipynb (a stale one is removed), and the book drops its launch button."""
+    checkout_only = FRONT.replace("kernelspec:", "vqlit:\n  colab: false\nkernelspec:", 1)
+    (repo / "book" / "chapters" / "02_b.md").write_text(
+        checkout_only + "\n# B\n\n" + cell(BOOT.format(url="https://example.org/vq/book"),
+                                           "[remove-cell]"))
+    (repo / "book" / "chapters" / "02_b.ipynb").write_text("{}")
+    assert export(repo).returncode == 0
+    assert not (repo / "book" / "chapters" / "02_b.ipynb").exists()
+    assert (repo / "book" / "chapters" / "01_a.ipynb").exists()
+    assert export(repo, "--check").returncode == 0

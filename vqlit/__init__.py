@@ -32,6 +32,7 @@ _WHERE = {
     'VectorQuantizer': 'vq',
     'WassersteinQuantizer': 'wasserstein',
     'evaluate': 'evaluation',
+    'expected_cost': 'experiments',
     'fit': 'train',
     'load_dataset': 'data',
     'mlp_autoencoder': 'models',

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a3_training.md:1078
+# %% book/chapters/a3_training.md:1131
 """Image evaluation over a whole test set: PSNR, MSE, SSIM and codebook statistics, and LPIPS and
 rFID where their packages and weights are available."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from vqlit.metrics import code_histogram, perplexity, psnr, usage
 
 
-# %% book/chapters/a3_training.md:1117
+# %% book/chapters/a3_training.md:1170
 def _ssim_window(size: int, sigma: float, channels: int, dtype: torch.dtype,
                  device: torch.device) -> Tensor:
     """The Gaussian window of Eq. (ssim), size x size, summing to 1, per channel: (C, 1, s, s)."""
@@ -27,7 +27,7 @@ def _ssim_window(size: int, sigma: float, channels: int, dtype: torch.dtype,
     return (g[:, None] * g[None, :]).expand(channels, 1, size, size)             # (C, 1, s, s)
 
 
-# %% book/chapters/a3_training.md:1138
+# %% book/chapters/a3_training.md:1191
 def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
          sigma: float = 1.5) -> Tensor:
     """Mean SSIM per image, Eq. (ssim): (B, C, H, W) -> (B,); Gaussian window, valid region."""
@@ -48,7 +48,7 @@ def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
     return s.flatten(1).mean(1).float()                                   # (B,), Eq. (ssim)
 
 
-# %% book/chapters/a3_training.md:1178
+# %% book/chapters/a3_training.md:1231
 @dataclass
 class Evaluation:
     """An autoencoder's scores over a test set (`evaluate`); as_dict drops counts and gaps."""
@@ -65,7 +65,7 @@ class Evaluation:
         return {k: v for k, v in fields if k != "counts" and v is not None}
 
 
-# %% book/chapters/a3_training.md:1204
+# %% book/chapters/a3_training.md:1257
 @torch.no_grad()
 def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Evaluation:
     """PSNR, MSE, SSIM and whole-set codebook statistics of an autoencoder on uint8 images.
@@ -95,7 +95,7 @@ def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Eva
                       float(perplexity(counts)), counts.cpu())
 
 
-# %% book/chapters/a3_training.md:1250
+# %% book/chapters/a3_training.md:1303
 @torch.no_grad()
 def perceptual_metrics(model: nn.Module, images: Tensor, *,
                        batch_size: int = 250) -> tuple[dict[str, float], list[str]]:

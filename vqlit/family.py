@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/05_family.md:321
+# %% book/chapters/05_family.md:336
 """The soft and balanced corner of the family: the posterior mean under a balanced plan."""
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/01_vq_preliminaries.md:1572
+# %% book/chapters/01_vq_preliminaries.md:1588
 """Finite scalar quantization (FSQ): a fixed grid of levels per coordinate, Eq. (fsq)."""
 from __future__ import annotations
 

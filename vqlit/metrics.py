@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/01_vq_preliminaries.md:133
+# %% book/chapters/01_vq_preliminaries.md:141
 """Codebook statistics (usage, perplexity) and reconstruction quality (PSNR)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 
-# %% book/chapters/01_vq_preliminaries.md:332
+# %% book/chapters/01_vq_preliminaries.md:346
 def code_histogram(indices: Tensor, num_codes: int, *, check: bool = True) -> Tensor:
     """How often each code was chosen: integer indices of any shape -> (K,) int64.
 

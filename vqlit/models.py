@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a2_models.md:62
+# %% book/chapters/a2_models.md:65
 """The papers' backbones (OptVQ's small CNN, Wu & Flierl's MLP) and an autoencoder around them."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 
-# %% book/chapters/a2_models.md:100
+# %% book/chapters/a2_models.md:103
 class SmallCNNEncoder(nn.Sequential):
     """OptVQ's appendix-B encoder: (B, C, 32, 32) -> (B, code_dim, 8, 8)."""
 
@@ -45,7 +45,7 @@ class SmallCNNDecoder(nn.Sequential):
         )
 
 
-# %% book/chapters/a2_models.md:140
+# %% book/chapters/a2_models.md:143
 class MLPEncoder(nn.Module):
     """Wu & Flierl's encoder D-500-500-2000-d: (B, C, H, W) -> (B, d)."""
 
@@ -80,7 +80,7 @@ class MLPDecoder(nn.Module):
         return torch.sigmoid(self.net(z)).view(-1, *self.image_shape)   # (B, C, H, W)
 
 
-# %% book/chapters/a2_models.md:196
+# %% book/chapters/a2_models.md:199
 class ResidualStack(nn.Module):
     """n residual layers, Eq. (residual-layer), then a ReLU; the official code shares one layer."""
 
@@ -124,7 +124,7 @@ class ResidualDecoder(nn.Sequential):
             nn.ConvTranspose2d(channels // 2, out_channels, 4, stride=2, padding=1))   # 16->32
 
 
-# %% book/chapters/a2_models.md:262
+# %% book/chapters/a2_models.md:265
 class AutoEncoderOutput(NamedTuple):
     """What an AutoEncoder returns."""
 
@@ -133,7 +133,7 @@ class AutoEncoderOutput(NamedTuple):
     quantizer: NamedTuple | None  # the quantizer's output; None for a plain autoencoder
 
 
-# %% book/chapters/a2_models.md:273
+# %% book/chapters/a2_models.md:276
 class AutoEncoder(nn.Module):
     """encoder -> quantizer -> decoder, with the reconstruction loss of Eq. (ae-loss)."""
 
@@ -180,7 +180,7 @@ class AutoEncoder(nn.Module):
         return total, logs
 
 
-# %% book/chapters/a2_models.md:324
+# %% book/chapters/a2_models.md:327
 def small_cnn_autoencoder(quantizer: nn.Module | None = None, *, channels: int = 1,
                           code_dim: int = 8, recon_loss: str = "l1+mse") -> AutoEncoder:
     """OptVQ's MNIST / CIFAR-10 autoencoder: 32x32 images in [-1, 1], 8x8 latents of code_dim."""

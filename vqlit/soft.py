@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/02_soft_vq.md:268
+# %% book/chapters/02_soft_vq.md:277
 """The Bayesian (soft) quantizer of Wu & Flierl: the posterior mean of the codeword under a
 Gaussian mixture with one variance per component, and the soft VQ-VAE built around it."""
 from __future__ import annotations
@@ -27,7 +27,7 @@ def component_log_likelihood(z: Tensor, codebook: Tensor, log_var: Tensor) -> Te
     return -0.5 * (dist * torch.exp(-s) + d * s + d * math.log(2 * math.pi))   # (N, K)
 
 
-# %% book/chapters/02_soft_vq.md:359
+# %% book/chapters/02_soft_vq.md:368
 NORMALIZERS = ("gaussian", "released", "none")
 
 
@@ -58,7 +58,7 @@ def bayes_estimate(z: Tensor, codebook: Tensor, log_var: Tensor,
     return weights @ codebook.to(weights.dtype)                       # (N, d)
 
 
-# %% book/chapters/02_soft_vq.md:781
+# %% book/chapters/02_soft_vq.md:790
 class BayesianQuantizer(Quantizer):
     """Wu & Flierl's soft quantizer: the posterior mean of the codeword, Eq. (soft-estimator),
     trained with Eq. (soft-loss). Variances come from the caller (an encoder head) or are its own.
@@ -120,7 +120,7 @@ class BayesianQuantizer(Quantizer):
                 f"normalizer={self.normalizer!r}, learn_var={self.log_var.requires_grad}")
 
 
-# %% book/chapters/02_soft_vq.md:903
+# %% book/chapters/02_soft_vq.md:912
 class SoftAutoEncoder(AutoEncoder):
     """An AutoEncoder whose encoder emits d + K channels: z_e and K log-variances for the
     BayesianQuantizer (the paper's two output layers, as one layer split in two)."""

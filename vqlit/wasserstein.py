@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/03_vq_wae.md:163
+# %% book/chapters/03_vq_wae.md:198
 """Optimal transport as a quantizer loss (VQ-WAE): an exact solver, the transport cost with its
 (sub)gradients, and the Wasserstein quantizer, whose solver is a parameter."""
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Solver(Protocol):
     def __call__(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor: ...
 
 
-# %% book/chapters/03_vq_wae.md:193
+# %% book/chapters/03_vq_wae.md:228
 def _broadcast_marginals(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Check the shapes of an OT problem; a, b broadcast to (..., N) and (..., K)."""
     if not isinstance(cost, Tensor) or not cost.is_floating_point() or cost.ndim < 2:
@@ -49,7 +49,7 @@ def _broadcast_marginals(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Te
                          f"(..., {k})") from None
 
 
-# %% book/chapters/03_vq_wae.md:229
+# %% book/chapters/03_vq_wae.md:264
 class ExactOT:
     """Exact optimal transport, Eq. (ot-lp), by POT's network simplex (ot.emd).
 
@@ -102,7 +102,7 @@ class ExactOT:
         return f"ExactOT(max_iter={self.max_iter}, threads={self.threads})"
 
 
-# %% book/chapters/03_vq_wae.md:714
+# %% book/chapters/03_vq_wae.md:749
 def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
                    solver: Solver | None = None) -> tuple[Tensor, Tensor]:
     """W = <P*, C> per problem, Eq. (ot-lp), and the plan P*: (..., N, K) -> (...), (..., N, K).
@@ -128,7 +128,7 @@ def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
     return value, plan
 
 
-# %% book/chapters/03_vq_wae.md:859
+# %% book/chapters/03_vq_wae.md:894
 def home_logits(positions: int, num_codes: int) -> Tensor:
     """Initial logits of learned codeword weights: (S, K), 1 on the floor(K/S) home codewords of
     each position (the official code's 8 for K=512, S=64), 0 elsewhere."""
@@ -139,7 +139,7 @@ def home_logits(positions: int, num_codes: int) -> Tensor:
     return logits
 
 
-# %% book/chapters/03_vq_wae.md:879
+# %% book/chapters/03_vq_wae.md:914
 class WassersteinQuantizer(Quantizer):
     """VQ-WAE's quantizer: nearest codeword forward, straight-through backward, and the loss of
     Eq. (wae-code), lambda * the Wasserstein distance between the batch's latents and the codeword

@@ -51,6 +51,18 @@ def label_exported_cells(app, doctree) -> None:
         parent.parent["classes"] = parent.parent.get("classes", []) + ["vqlit-exported"]
 
 
+def drop_launch_buttons_without_notebook(app, pagename, templatename, context, doctree) -> None:
+    """A chapter that runs only inside a checkout has no Colab notebook (tools/export.py makes none
+    for it), so its page offers no launch button: the theme's would open the .md, which fails."""
+    source = Path(app.env.doc2path(pagename)) if pagename in app.env.all_docs else None
+    if source is None or source.suffix != ".md" or source.with_suffix(".ipynb").exists():
+        return
+    if "chapters" in source.parts and "header_buttons" in context:
+        context["header_buttons"] = [b for b in context["header_buttons"]
+                                     if b.get("label") != "launch-buttons"]
+
+
 def setup(app):
     app.connect("doctree-read", label_exported_cells)
+    app.connect("html-page-context", drop_launch_buttons_without_notebook, priority=502)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
