@@ -112,3 +112,12 @@ def test_exported_cells_are_derivation_sized(path):
         if any(line.startswith("#| export") for line in directives) and len(code) > EXPORT_LIMIT:
             long.append(f"{len(code)} lines from {code[0][:60]!r}")
     assert not long, f"{path.name}: exported cells over {EXPORT_LIMIT} lines: {long}"
+
+
+def test_the_widget_requirement_keeps_colabs_preinstalled_ipywidgets():
+    """Colab's front end renders ipywidgets 7 (it ships 7.7.1); a requirement that 7.7.1 does not
+    meet would make pip replace it with 8.x, whose sliders and progress bars Colab does not show."""
+    from packaging.requirements import Requirement
+    text = (ROOT / "pyproject.toml").read_text()
+    line = re.search(r'"(ipywidgets[^"]*)"', text).group(1)
+    assert Requirement(line).specifier.contains("7.7.1"), line
