@@ -404,7 +404,7 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
     return model, data, result, config
 
 
-# %% book/chapters/a4_experiments.md:646
+# %% book/chapters/a4_experiments.md:647
 def _step_seconds(experiment: Experiment, scale: str, data: ImageData, device: torch.device,
                   precision: str, timed_steps: int) -> float:
     """Seconds per training step of `experiment`'s recipe at `scale`, timed on `device`."""
@@ -445,7 +445,9 @@ def expected_cost(runs: dict[str, int] | list[tuple[str | Experiment, int]], *,
             size = min(experiment.recipes[other].get("train") or len(data.train_images),
                        len(data.train_images))
             steps = experiment.config(other, size).steps
-            if other not in timed and device.type == "cuda":
+            other_model = experiment.recipes[other].get("model", experiment.model)
+            if other not in timed and (device.type == "cuda" or other_model is not
+                                       experiment.recipes[scale].get("model", experiment.model)):
                 timed[other] = _step_seconds(experiment, other, data, device, precision,
                                              timed_steps)
             per_step = timed.get(other, timed[scale] * batch[other] / batch[scale])
@@ -456,15 +458,16 @@ def expected_cost(runs: dict[str, int] | list[tuple[str | Experiment, int]], *,
         print(f"data set: {data.name}, {len(data.train_images):,} training and "
               f"{len(data.test_images):,} test images of {'x'.join(map(str, data.image_shape))}")
         print(f"device: {where}; precision: {precision}; scale: {scale}")
-        how = "timed at each scale's batch" if device.type == "cuda" else \
-            f"timed at the {scale} scale, the others scaled by the images they process"
+        how = ("timed at each scale's batch" if device.type == "cuda" else
+               f"timed at the {scale} scale and for each other network, the others scaled by the "
+               "images they process")
         print(f"expected training time on this device ({sum(c for _, c in runs)} runs; {how}): "
               + ", ".join(f"{s} {_duration(t)}" + (" (this run)" if s == scale else "")
                           for s, t in total.items()))
     return total
 
 
-# %% book/chapters/a4_experiments.md:723
+# %% book/chapters/a4_experiments.md:727
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the whole test set of `data`."""
     if experiment.metrics is not None:
@@ -493,7 +496,7 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
             "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
-# %% book/chapters/a4_experiments.md:758
+# %% book/chapters/a4_experiments.md:762
 @torch.no_grad()
 def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> dict:
     """Appendix C's image metrics of the test set, plus: bits_per_image (indices per image x
@@ -522,7 +525,7 @@ def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> di
             "alone_agreement": agreement}
 
 
-# %% book/chapters/a4_experiments.md:809
+# %% book/chapters/a4_experiments.md:813
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
               dataset: str | None = None, precision: str = "auto",
@@ -543,7 +546,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
                       wall_time=result.wall_time, out=out)
 
 
-# %% book/chapters/a4_experiments.md:834
+# %% book/chapters/a4_experiments.md:838
 def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig, metrics: dict,
                *, scale: str, device, wall_time: float, out: str | Path | None = None) -> Path:
     """Record a trained run of experiment NAME in out/ (default: `records_out()`); its path.
@@ -570,7 +573,7 @@ def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig
         directory=out)
 
 
-# %% book/chapters/a4_experiments.md:866
+# %% book/chapters/a4_experiments.md:870
 _FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}",
             "nn_usage": "{:.2%}", "alone_agreement": "{:.1%}", "ssim": "{:.3f}",
             "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}"}
@@ -613,7 +616,7 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-# %% book/chapters/a4_experiments.md:953
+# %% book/chapters/a4_experiments.md:957
 @dataclass
 class GroupRun:
     """One trained run of a group: the experiment, its seed, the model, its fit and metrics."""
@@ -664,7 +667,7 @@ def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "a
     return done
 
 
-# %% book/chapters/a4_experiments.md:1005
+# %% book/chapters/a4_experiments.md:1009
 def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     """Experiment -> {metric: mean over seeds, metric_sd: sample sd (0 for one seed), seeds}."""
     by_name: dict[str, list[dict]] = {}
@@ -681,7 +684,7 @@ def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     return summary
 
 
-# %% book/chapters/a4_experiments.md:1033
+# %% book/chapters/a4_experiments.md:1037
 def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = None,
                     runs: str | Path = "runs", device: str | torch.device = "auto",
                     dataset: str | None = None, precision: str = "auto",
@@ -704,7 +707,7 @@ def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = 
     return paths
 
 
-# %% book/chapters/a4_experiments.md:1060
+# %% book/chapters/a4_experiments.md:1064
 def load_group(name: str, dataset: str, directory: str | Path | None = None) -> dict | None:
     """Experiment -> recorded summary of group NAME on `dataset`, or None unless every member is
     recorded; each summary carries its record's provenance under "provenance"."""

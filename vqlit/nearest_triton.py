@@ -94,9 +94,9 @@ class FusedKernelWarning(RuntimeWarning):
 
 
 def try_fused(kernel: str, launch, *args, silence: str, **kwargs) -> Tensor | None:
-    """launch(*args, **kwargs), or None where `kernel` fails, now or earlier in this process: the
-    caller then runs its torch path. The first failure warns (FusedKernelWarning); `silence` says
-    how to keep the torch path and so avoid the kernel."""
+    """``launch(*args, **kwargs)``, or None where `kernel` fails, now or earlier in this process:
+    the caller then runs its torch path. The first failure warns (FusedKernelWarning); `silence`
+    says how to keep the torch path and so avoid the kernel."""
     if kernel in FAILED:
         return None
     try:
