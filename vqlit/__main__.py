@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:1700
+# %% book/chapters/a4_experiments.md:1699
 """`python -m vqlit`: see vqlit.cli."""
 import sys
 

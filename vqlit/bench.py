@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:1129
+# %% book/chapters/a4_experiments.md:1128
 """Quantizers timed side by side: one training step each, as ratios measured in the same run;
 the two paths of the nearest-code search per dimension; and the run's provenance."""
 from __future__ import annotations
@@ -49,7 +49,7 @@ def make_quantizer(name: str, *, num_codes: int, dim: int) -> Quantizer:
     return QUANTIZERS[name](num_codes=num_codes, dim=dim)
 
 
-# %% book/chapters/a4_experiments.md:1189
+# %% book/chapters/a4_experiments.md:1188
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -97,7 +97,7 @@ def time_call(step: Callable[[], object], device: torch.device, *, repeats: int 
     return statistics.median(times), peak
 
 
-# %% book/chapters/a4_experiments.md:1247
+# %% book/chapters/a4_experiments.md:1246
 def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
           dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
           seed: int = 0) -> list[dict]:
@@ -138,7 +138,7 @@ def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int
     return rows
 
 
-# %% book/chapters/a4_experiments.md:1289
+# %% book/chapters/a4_experiments.md:1288
 def format_bench(rows: list[dict]) -> str:
     """The rows as an aligned text table."""
     lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'x limit':>9}{'peak MiB':>11}"]
@@ -156,7 +156,7 @@ def format_bench(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# %% book/chapters/a4_experiments.md:1334
+# %% book/chapters/a4_experiments.md:1333
 NEAREST_DIMS = (2, 4, 8, 16, 32, 64)             # bench's dimensions for the two nearest paths
 NEAREST_PATHS = ("torch", "fused")
 
@@ -189,7 +189,7 @@ def fused_unavailable(device: str | torch.device) -> str | None:
     return None
 
 
-# %% book/chapters/a4_experiments.md:1371
+# %% book/chapters/a4_experiments.md:1370
 def bench_nearest(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
                   dims=NEAREST_DIMS, repeats: int = 10, warmup: int = 3,
                   seed: int = 0) -> list[dict]:
@@ -230,7 +230,7 @@ def bench_nearest(*, device: str | torch.device = "auto", tokens: int = 8192, co
     return rows
 
 
-# %% book/chapters/a4_experiments.md:1413
+# %% book/chapters/a4_experiments.md:1412
 def format_nearest(rows: list[dict]) -> str:
     """The rows of `bench_nearest` as an aligned text table, one line per dimension."""
     lines = [f"{'d':>4}{'torch ms':>11}{'fused ms':>11}{'fused/torch':>13}{'same code':>11}"]
@@ -247,7 +247,7 @@ def format_nearest(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# %% book/chapters/a4_experiments.md:1452
+# %% book/chapters/a4_experiments.md:1451
 def bench_provenance(device: str | torch.device) -> dict:
     """Which code ran where: commit, device, compute capability, torch, Triton, Python, date."""
     device = torch.device(device)

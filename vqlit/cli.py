@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:1519
+# %% book/chapters/a4_experiments.md:1518
 """`python -m vqlit {train,evaluate,reproduce,bench}`."""
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _dims(text: str) -> tuple[int, ...]:
                                          f"got {text}") from None
 
 
-# %% book/chapters/a4_experiments.md:1556
+# %% book/chapters/a4_experiments.md:1555
 def parser() -> argparse.ArgumentParser:
     """The command line's argument parser."""
     p = argparse.ArgumentParser(prog="python -m vqlit",
@@ -88,7 +88,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-# %% book/chapters/a4_experiments.md:1617
+# %% book/chapters/a4_experiments.md:1616
 def _train(args: argparse.Namespace) -> None:
     """The `train` verb."""
     out = Path(args.out or f"runs/{args.name}-{args.scale}")
@@ -109,7 +109,7 @@ def _train(args: argparse.Namespace) -> None:
         torch.distributed.destroy_process_group()               # leave the group cleanly
 
 
-# %% book/chapters/a4_experiments.md:1641
+# %% book/chapters/a4_experiments.md:1640
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     p = parser()

@@ -455,9 +455,8 @@ def expected_cost(runs: dict[str, int] | list[tuple[str | Experiment, int]], *,
     if verbose:
         where = (torch.cuda.get_device_name(device) if device.type == "cuda"
                  else f"the CPU ({torch.get_num_threads()} threads)")
-        print(f"data set: {data.name}, {len(data.train_images):,} training and "
-              f"{len(data.test_images):,} test images of {'x'.join(map(str, data.image_shape))}")
-        print(f"device: {where}; precision: {precision}; scale: {scale}")
+        print(f"device: {where}; precision: {precision}; scale: {scale}; data: {data.name}, "
+              f"{len(data.train_images):,} training images")
         how = ("timed at each scale's batch" if device.type == "cuda" else
                f"timed at the {scale} scale and for each other network, the others scaled by the "
                "images they process")
@@ -467,7 +466,7 @@ def expected_cost(runs: dict[str, int] | list[tuple[str | Experiment, int]], *,
     return total
 
 
-# %% book/chapters/a4_experiments.md:727
+# %% book/chapters/a4_experiments.md:726
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the whole test set of `data`."""
     if experiment.metrics is not None:
@@ -496,7 +495,7 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
             "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
-# %% book/chapters/a4_experiments.md:762
+# %% book/chapters/a4_experiments.md:761
 @torch.no_grad()
 def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> dict:
     """Appendix C's image metrics of the test set, plus: bits_per_image (indices per image x
@@ -525,7 +524,7 @@ def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> di
             "alone_agreement": agreement}
 
 
-# %% book/chapters/a4_experiments.md:813
+# %% book/chapters/a4_experiments.md:812
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
               dataset: str | None = None, precision: str = "auto",
@@ -546,7 +545,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
                       wall_time=result.wall_time, out=out)
 
 
-# %% book/chapters/a4_experiments.md:838
+# %% book/chapters/a4_experiments.md:837
 def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig, metrics: dict,
                *, scale: str, device, wall_time: float, out: str | Path | None = None) -> Path:
     """Record a trained run of experiment NAME in out/ (default: `records_out()`); its path.
@@ -573,7 +572,7 @@ def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig
         directory=out)
 
 
-# %% book/chapters/a4_experiments.md:870
+# %% book/chapters/a4_experiments.md:869
 _FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}",
             "nn_usage": "{:.2%}", "alone_agreement": "{:.1%}", "ssim": "{:.3f}",
             "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}"}
@@ -616,7 +615,7 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-# %% book/chapters/a4_experiments.md:957
+# %% book/chapters/a4_experiments.md:956
 @dataclass
 class GroupRun:
     """One trained run of a group: the experiment, its seed, the model, its fit and metrics."""
@@ -667,7 +666,7 @@ def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "a
     return done
 
 
-# %% book/chapters/a4_experiments.md:1009
+# %% book/chapters/a4_experiments.md:1008
 def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     """Experiment -> {metric: mean over seeds, metric_sd: sample sd (0 for one seed), seeds}."""
     by_name: dict[str, list[dict]] = {}
@@ -684,7 +683,7 @@ def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     return summary
 
 
-# %% book/chapters/a4_experiments.md:1037
+# %% book/chapters/a4_experiments.md:1036
 def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = None,
                     runs: str | Path = "runs", device: str | torch.device = "auto",
                     dataset: str | None = None, precision: str = "auto",
@@ -707,7 +706,7 @@ def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = 
     return paths
 
 
-# %% book/chapters/a4_experiments.md:1064
+# %% book/chapters/a4_experiments.md:1063
 def load_group(name: str, dataset: str, directory: str | Path | None = None) -> dict | None:
     """Experiment -> recorded summary of group NAME on `dataset`, or None unless every member is
     recorded; each summary carries its record's provenance under "provenance"."""
