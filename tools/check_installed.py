@@ -43,6 +43,7 @@ def make_env(where: Path, source: str, torch: str) -> Path:
     run([sys.executable, "-m", "venv", str(where)])
     python = where / "bin" / "python"
     quiet = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    run([str(python), *quiet, "--upgrade", "pip"])     # the venv's own pip may reject git+file:///
     run([str(python), *quiet, torch])
     spec = f"vqlit[notebook] @ {source}" if "://" in source else f"{source}[notebook]"
     run([str(python), *quiet, spec, "papermill>=2.6"])
