@@ -1,6 +1,6 @@
 """The module map's rules (DESIGN.md, "Module map"), checked on vqlit/ outside the book.
 
-The rules are tools/layers.py; the layers are the LAYERS dict of Appendix E
+The rules are tools/layers.py; the layers are the LAYERS dict of Appendix F
 (book/chapters/a5_how_built.md), which runs the same checks. The second half checks the checker on
 small made-up packages.
 """
@@ -86,3 +86,31 @@ def test_a_longer_cycle_is_reported_as_a_path(tmp_path):
 def test_layers_are_read_from_the_page():
     found = layers.layers_from_page(ROOT / layers.PAGE)
     assert found["vq"] == 1 and found["cli"] == 5 and set(found.values()) <= {1, 2, 3, 4, 5}
+
+
+def test_a_module_from_a_later_page_is_caught(tmp_path):
+    modules = package(tmp_path,
+                      early="def f():\n    from vqlit.late import g\n    return g()\n",
+                      late="def g(): return 1\n")
+    order = {"early_ch": 0, "late_ch": 1}
+    found = layers.check(modules, {"early": 1, "late": 1}, order)["earlier"]
+    assert len(found) == 1 and "early (from early_ch) imports late" in found[0]
+    assert not layers.check(modules, {"early": 1, "late": 1}, {"early_ch": 1, "late_ch": 0})["earlier"]
+
+
+def test_page_order_follows_the_toc(tmp_path):
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: book/index\nparts:\n  - caption: A\n    chapters:\n"
+                   "      - file: book/chapters/01_x\n        sections:\n"
+                   "          - file: book/chapters/01a_y\n      - file: book/chapters/a1_z\n")
+    assert layers.page_order(toc) == {"01_x": 0, "01a_y": 1, "a1_z": 2}
+
+
+def test_a_lookup_of_an_accelerator_is_not_an_import(tmp_path):
+    """`sys.modules.get("vqlit.kernel")` uses a later page's module only where the user imported
+    it: drawn on the map, but no import from a later page."""
+    modules = package(tmp_path,
+                      early='import sys\ndef f():\n    k = sys.modules.get("vqlit.late")\n    return k\n',
+                      late="def g(): return 1\n")
+    assert [(i.target, i.kind) for i in modules["early"].imports] == [("late", "lookup")]
+    assert not layers.check(modules, {"early": 1, "late": 1}, {"early_ch": 0, "late_ch": 1})["earlier"]

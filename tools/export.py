@@ -13,6 +13,8 @@ chapter. Besides the modules, the exporter writes:
 
 * ``vqlit/__init__.py``: the version and lazy access to the names marked ``#| top`` (the curated
   top level, e.g. ``vqlit.VectorQuantizer``); every other name is imported from its module;
+* ``book/api/<module>.md``: the module's reference page (autodoc), naming the page it comes from,
+  and ``book/api/index.md``, the table of every module;
 * ``book/chapters/<chapter>.ipynb``: the chapter as a notebook for Colab, which cannot open MyST
   Markdown. The book's launch button links to it; ``_config.yml`` keeps it out of the build.
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import functools
 import re
 import sys
 from dataclasses import dataclass, field
@@ -43,6 +46,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = Path("book/chapters")
 PACKAGE = Path("vqlit")
+API = Path("book/api")          # one reference page per module, written here
 DIRECTIVE = re.compile(r"^#\|\s*([A-Za-z_]+):?\s*(.*?)\s*$")  # "#| key value" or "#| key: text"
 MODULE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -50,7 +54,7 @@ HEADER = (
     "# This file is generated from {source} by tools/export.py. Do not edit it:\n"
     "# edit the chapter, then run `python tools/export.py`.\n"
 )
-CELL_MARK = "# %% {source}:{line}\n"
+CELL_MARK = "# %% {source}: {names}\n"  # names the cell's definitions, not a line that prose edits move
 
 BOOTSTRAP = '''\
 #| bootstrap: installs vqlit where it is missing (Colab); tools/export.py writes it
@@ -179,11 +183,81 @@ def public_names(source: str) -> list[str]:
     return [n for n in dict.fromkeys(names) if not n.startswith("_")]
 
 
+def cell_names(code: str) -> str:
+    """What a cell defines, for its origin marker: "class Quantizer", "def fit, TrainConfig"."""
+    names = []
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.ClassDef):
+            names.append(f"class {node.name}")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.append(f"def {node.name}")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
+    if not names:
+        return "imports" if all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in
+                                ast.parse(code).body) else "statements"
+    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+
+EQUATION_LABEL = re.compile(r"^(?:\$\$ \(([\w-]+)\)|:label: ([\w-]+))[ \t]*$", re.M)  # $$ (label), {math}
+TOC = Path("_toc.yml")
+
+
+@functools.lru_cache(maxsize=None)
+def equation_numbers(toc: Path = TOC) -> dict[str, str]:
+    """Each labelled display equation -> the number the reader sees, "1.10" or "5", computed as
+    Sphinx numbers them: in the chapters of a numbered part, the chapter's number and a counter
+    that runs across the chapter's pages; elsewhere one counter across the unnumbered pages, in the
+    order of _toc.yml. tests/test_rendered_book.py checks these against the built pages."""
+    if not (ROOT / toc).exists():
+        return {}
+    data = yaml.safe_load((ROOT / toc).read_text(encoding="utf-8"))
+    numbers: dict[str, str] = {}
+    chapter, counters = 0, {}
+
+    def pages(entry: dict) -> list[str]:
+        found = [entry["file"]] if "file" in entry else []
+        for section in entry.get("sections", []):
+            found += pages(section)
+        return found
+
+    for part in data.get("parts", []):
+        for entry in part.get("chapters", []):
+            prefix = ""
+            if part.get("numbered"):
+                chapter += 1
+                prefix = f"{chapter}."
+            for page in pages(entry):
+                path = ROOT / f"{page}.md"
+                if not path.exists():
+                    continue
+                for found in EQUATION_LABEL.findall(path.read_text(encoding="utf-8")):
+                    label = found[0] or found[1]
+                    counters[prefix] = counters.get(prefix, 0) + 1
+                    numbers[label] = f"{prefix}{counters[prefix]}"
+    return numbers
+
+
+def cite_by_number(text: str, numbers: dict[str, str]) -> str:
+    """`Eq. (ema-update)` -> `Eq. (1.10)`: a citation of a label, as the reader sees it. Only a
+    parenthesised label after "Eq."/"Eqs." or in a list that follows one is rewritten."""
+    def one(match: re.Match) -> str:
+        return re.sub(r"\(([\w-]+)\)",
+                      lambda m: f"({numbers[m.group(1)]})" if m.group(1) in numbers else m.group(0),
+                      match.group(0))
+    return CITATION.sub(one, text)
+
+
+CITATION = re.compile(r"\bEqs?\.\s*\([\w-]+\)(?:(?:,\s*|\s+and\s+|\s*[-\u2013]\s*)\([\w-]+\))*")
+
+
 def render_module(module: Module) -> str:
     parts = [HEADER.format(source=module.chapter.as_posix())]
-    for line, code in module.cells:
-        parts.append("\n\n" + CELL_MARK.format(source=module.chapter.as_posix(), line=line) + code + "\n")
-    body = "".join(parts)
+    for _, code in module.cells:
+        parts.append("\n\n" + CELL_MARK.format(source=module.chapter.as_posix(),
+                                                names=cell_names(code)) + code + "\n")
+    body = cite_by_number("".join(parts), equation_numbers())
     names = public_names(body)
     return body + "\n\n__all__ = [" + ", ".join(repr(n) for n in names) + "]\n"
 
@@ -243,8 +317,16 @@ def bootstrap_source() -> str:
     return BOOTSTRAP.format(url=url, branch=branch, version=package_version())
 
 
+def has_code(nb) -> bool:
+    """Whether a page runs anything: a page of plain Markdown (a part's index page) does not."""
+    return any(c.cell_type == "code" for c in nb.cells)
+
+
 def chapter_with_bootstrap(path: Path, text: str, nb) -> str:
-    """The chapter text with its bootstrap cell rewritten from _config.yml."""
+    """The chapter text with its bootstrap cell rewritten from _config.yml (a page without code
+    needs none)."""
+    if not has_code(nb):
+        return text
     wanted = bootstrap_source()
     cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("#| bootstrap")]
     if len(cells) != 1:
@@ -263,7 +345,7 @@ def _plain_role(match: re.Match) -> str:
     if role == "cite":
         return "[" + ", ".join(k.strip() for k in content.split(",")) + "]"
     if role == "eq":
-        return f"({content})"
+        return f"({equation_numbers().get(content, content)})"
     if role == "glue":
         return f"`{content.split(':')[0]}`"
     return content
@@ -272,7 +354,10 @@ def _plain_role(match: re.Match) -> str:
 def colab_markdown(text: str) -> str:
     """MyST-only syntax that Colab would show raw, rewritten as plain Markdown."""
     text = LABEL_LINE.sub("", text)
-    text = LABELLED_MATH.sub(lambda m: f"$$\n{m.group(1)}\n\\tag{{{m.group(2)}}}\n$$", text)
+    numbers = equation_numbers()
+    text = LABELLED_MATH.sub(
+        lambda m: f"$$\n{m.group(1)}\n\\tag{{{numbers.get(m.group(2), m.group(2))}}}\n$$", text)
+    text = cite_by_number(text, numbers)
     return ROLE.sub(_plain_role, text)
 
 
@@ -299,6 +384,7 @@ def colab_notebook(nb: nbformat.NotebookNode, source: Path) -> str:
         cell["id"] = f"cell-{i:03d}"
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+            cell.source = cite_by_number(cell.source, equation_numbers())
         elif cell.cell_type == "markdown":
             cell.source = colab_markdown(cell.source)
     nb.nbformat, nb.nbformat_minor = 4, 5
@@ -307,8 +393,9 @@ def colab_notebook(nb: nbformat.NotebookNode, source: Path) -> str:
 
 def runs_outside_checkout(nb: nbformat.NotebookNode) -> bool:
     """False for a page whose front matter says ``vqlit: {colab: false}`` (it reads the repository
-    itself): it gets no Colab notebook, and the book shows no launch button for it."""
-    return bool((nb.metadata.get("vqlit") or {}).get("colab", True))
+    itself) and for a page without code: it gets no Colab notebook, and the book shows no launch
+    button for it."""
+    return has_code(nb) and bool((nb.metadata.get("vqlit") or {}).get("colab", True))
 
 
 def expected_files(chapters: list[Path]) -> dict[Path, str]:
@@ -327,7 +414,55 @@ def expected_files(chapters: list[Path]) -> dict[Path, str]:
     modules = collect_modules(chapters)
     top = {name: m.name for m in modules.values() for name in m.top}
     files[PACKAGE / "__init__.py"] = render_init(rendered, top)
+    documented = {n: m for n, m in modules.items() if n != "__main__"}   # importing it runs the CLI
+    for module in documented.values():
+        files[API / f"{module.name}.md"] = api_page(module)
+    files[API / "index.md"] = api_index(documented)
     return files
+
+
+API_PAGE = """\
+# `vqlit.{name}`
+
+Exported from {{doc}}`../chapters/{page}`, where its equations, checks and defaults are derived.
+Imported as `from vqlit.{name} import ...`{top}.
+
+```{{eval-rst}}
+.. automodule:: vqlit.{name}
+   :members:
+```
+"""
+
+
+def api_page(module: Module) -> str:
+    """The reference page of one module: its page in the book, then its docstrings (autodoc)."""
+    top = (", and at the top level: " + ", ".join(f"`vqlit.{n}`" for n in module.top)
+           if module.top else "")
+    return API_PAGE.format(name=module.name, page=module.chapter.stem, top=top)
+
+
+API_INDEX = """\
+(api)=
+# API reference
+
+The public API of the `vqlit` package: one page per module, generated from the docstrings of the
+code that the book's pages export. Each module comes from one page of the book, where its equations,
+checks and defaults are derived; the names in the last column are also importable from `vqlit`
+itself. Everything else is imported from its module.
+
+| Module | Exported from the page | Also at the top level |
+|---|---|---|
+{rows}
+"""
+
+
+def api_index(modules: dict[str, Module]) -> str:
+    """The reference's index: every module, the page it comes from, its top-level names."""
+    rows = "\n".join(
+        f"| {{doc}}`vqlit.{m.name} <{m.name}>` | {{doc}}`../chapters/{m.chapter.stem}` | "
+        + (", ".join(f"`{n}`" for n in m.top) or "—") + " |"
+        for m in modules.values())
+    return API_INDEX.format(rows=rows)
 
 
 def stale(files: dict[Path, str]) -> list[str]:
@@ -339,7 +474,7 @@ def stale(files: dict[Path, str]) -> list[str]:
             problems.append(f"{path} is missing")
         elif target.read_text(encoding="utf-8") != content:
             what = ("bootstrap cell differs from _config.yml and pyproject.toml"
-                    if path.suffix == ".md" else "is stale")
+                    if path.parent == CHAPTERS and path.suffix == ".md" else "is stale")
             problems.append(f"{path} {what}")
     for extra in unowned(files):
         problems.append(f"{extra} is not exported by any chapter (vqlit/ holds generated files only)"
@@ -348,8 +483,10 @@ def stale(files: dict[Path, str]) -> list[str]:
 
 
 def unowned(files: dict[Path, str]) -> list[Path]:
-    """Files in the exporter's territory (vqlit/*.py, book/chapters/*.ipynb) that no chapter makes."""
-    found = sorted((ROOT / PACKAGE).glob("*.py")) + sorted((ROOT / CHAPTERS).glob("*.ipynb"))
+    """Files in the exporter's territory (vqlit/*.py, book/chapters/*.ipynb, book/api/*.md) that no
+    chapter makes."""
+    found = (sorted((ROOT / PACKAGE).glob("*.py")) + sorted((ROOT / CHAPTERS).glob("*.ipynb"))
+             + sorted((ROOT / API).glob("*.md")))
     return [p.relative_to(ROOT) for p in found if p.relative_to(ROOT) not in files]
 
 

@@ -1,6 +1,6 @@
 """The vqlit package's module map, read from the code: who imports whom, and the layering rules.
 
-Appendix E of the book ("How this book is built", book/chapters/a5_how_built.md) assigns every
+Appendix F of the book ("How this book is built", book/chapters/a5_how_built.md) assigns every
 module to a layer in its ``LAYERS`` dict and draws the map; tests/test_layers.py checks the same
 rules outside the book. Both call this file, which reads ``vqlit/*.py`` with ``ast`` and imports
 none of it.
@@ -11,6 +11,8 @@ The rules (DESIGN.md, "Module map"):
 
 * every module has a layer (a module that is not in LAYERS must be placed on the page);
 * imports point down the layers or stay within one, never up;
+* no module imports one exported from a later page of the book (the order of _toc.yml), so a
+  reader meets every module after the ones it uses;
 * the import graph has no cycle, counting imports inside functions;
 * no private name (``_name``) crosses a module;
 * nothing imports the command line (``vqlit.cli``) except ``vqlit.__main__``.
@@ -35,6 +37,7 @@ BY_NAME = re.compile(rf"^{PACKAGE}\.(\w+)(?::(\w+))?$")   # "vqlit.vq" or "vqlit
 CLAIMS = {
     "placed": "every module has a layer",
     "downward": "imports point down the layers",
+    "earlier": "no module imports one from a later page",
     "acyclic": "the import graph has no cycle",
     "public": "no private name crosses a module",
     "cli": "only `__main__` imports the command line",
@@ -49,7 +52,8 @@ class Import:
     target: str                 # the module imported from (NAMESPACE for ``import vqlit``)
     names: tuple[str, ...]      # the names taken from it; () for the module itself
     line: int
-    kind: str                   # "top" (module level), "deferred" (in a function), "by name"
+    kind: str                   # "top" (module level), "deferred" (in a function), "by name",
+                                # "lookup" (sys.modules.get: uses the module only if imported)
 
     def where(self) -> str:
         return f"vqlit/{self.source}.py:{self.line}"
@@ -136,6 +140,22 @@ class _Imports(ast.NodeVisitor):
                 self.aliases[alias.asname or alias.name] = alias.name
             else:
                 self.add(self.namespace.get(alias.name, NAMESPACE), (alias.name,), node)
+
+    def visit_Call(self, node: ast.Call):
+        """``sys.modules.get("vqlit.x")``: an optional accelerator used only where something else
+        imported it. It imports nothing, so it is drawn but bound by no rule about imports."""
+        func = node.func
+        if (isinstance(func, ast.Attribute) and func.attr == "get"
+                and isinstance(func.value, ast.Attribute) and func.value.attr == "modules"
+                and isinstance(func.value.value, ast.Name) and func.value.value.id == "sys"
+                and node.args and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+                and (m := BY_NAME.match(node.args[0].value))):
+            self.add(m.group(1), (), node, "lookup")
+            for arg in node.args[1:]:
+                self.visit(arg)
+            return
+        self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant):          # "vqlit.x", "vqlit.x:Name" in a registry
         if isinstance(node.value, str) and (m := BY_NAME.match(node.value)):
@@ -240,8 +260,31 @@ def cycles(modules: dict[str, ModuleInfo]) -> list[list[str]]:
     return found
 
 
-def check(modules: dict[str, ModuleInfo], layers: dict[str, int]) -> dict[str, list[str]]:
-    """Each claim of CLAIMS -> the messages that break it (an empty list: the claim holds)."""
+def page_order(toc: Path | str = ROOT / "_toc.yml") -> dict[str, int]:
+    """Each page of the book (a file stem) -> its place in the reading order of _toc.yml."""
+    import yaml
+
+    order: dict[str, int] = {}
+
+    def visit(entries: list) -> None:
+        for entry in entries:
+            if "file" in entry:
+                order.setdefault(Path(entry["file"]).name, len(order))
+            visit(entry.get("sections", []))
+
+    data = yaml.safe_load(Path(toc).read_text(encoding="utf-8"))
+    for part in data.get("parts", []):
+        visit(part.get("chapters", []))
+    return order
+
+
+def check(modules: dict[str, ModuleInfo], layers: dict[str, int],
+          order: dict[str, int] | None = None) -> dict[str, list[str]]:
+    """Each claim of CLAIMS -> the messages that break it (an empty list: the claim holds).
+
+    `order`: page stem -> place in the book (default: _toc.yml's); modules from pages it does
+    not list are not compared."""
+    order = page_order() if order is None else order
     problems: dict[str, list[str]] = {claim: [] for claim in CLAIMS}
     for name, info in sorted(modules.items()):
         if name != NAMESPACE and name not in layers:
@@ -258,6 +301,12 @@ def check(modules: dict[str, ModuleInfo], layers: dict[str, int]) -> dict[str, l
             problems["downward"].append(
                 f"{first.where()}: {a} (layer {layers[a]}) imports {b} (layer {layers[b]}), "
                 "a higher layer")
+        if b in modules and a in modules and any(i.kind != "lookup" for i in imports):
+            page_a, page_b = modules[a].chapter, modules[b].chapter
+            if page_a in order and page_b in order and order[page_b] > order[page_a]:
+                problems["earlier"].append(
+                    f"{first.where()}: {a} (from {page_a}) imports {b}, which comes from "
+                    f"{page_b}, a later page ({first.kind})")
         if b == CLI and a != MAIN:
             problems["cli"].append(f"{first.where()}: {a} imports the command line (vqlit.cli)")
     for path in cycles(modules):
