@@ -45,7 +45,8 @@ def _is_chapter_dir(path):
 def pytest_collect_file(file_path, parent):
     option = parent.config.option
     if (option.nbval or option.nbval_lax) and file_path.suffix == ".md" and _is_chapter_dir(file_path):
-        return MySTChapter.from_parent(parent, path=file_path)
+        if "```{code-cell}" in file_path.read_text(encoding="utf-8"):    # index pages run nothing
+            return MySTChapter.from_parent(parent, path=file_path)
     return None
 
 

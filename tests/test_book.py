@@ -14,6 +14,11 @@ CHAPTERS = sorted((ROOT / "book" / "chapters").glob("*.md"))
 def test_chapter_anatomy(path):
     nb = jupytext.read(path)
     meta = nb.metadata
+    if not any(c.cell_type == "code" for c in nb.cells):    # a part's index page: plain Markdown
+        assert "kernelspec" not in meta and "accelerator" not in meta, "a page without code is no notebook"
+        first = next(c for c in nb.cells if c.cell_type == "markdown")   # after the front matter
+        assert re.sub(r"^\([\w-]+\)=\n", "", first.source).startswith("# ")
+        return
     assert meta["kernelspec"]["name"] == "python3" and meta["jupytext"]["text_representation"]["format_name"] == "myst"
     on_colab = (meta.get("vqlit") or {}).get("colab", True)      # False: runs in a checkout only
     assert meta.get("accelerator") == ("GPU" if on_colab else None)             # Colab asks for a GPU
@@ -50,6 +55,8 @@ def test_toc_lists_every_chapter_and_config_excludes_the_colab_copies():
     toc = (ROOT / "_toc.yml").read_text()
     for path in CHAPTERS:
         assert f"book/chapters/{path.stem}\n" in toc
+    for path in (ROOT / "book" / "api").glob("*.md"):                  # one page per module
+        assert f"book/api/{path.stem}\n" in toc, f"_toc.yml does not list {path.name}"
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert "book/chapters/*.ipynb" in config["exclude_patterns"]
     assert config["execute"]["execute_notebooks"] == "force"
@@ -96,6 +103,31 @@ def test_chapter_code_fits_the_page(path):
     long = [line for cell in jupytext.read(path).cells if cell.cell_type == "code"
             for line in cell.source.splitlines() if len(line) > 100]
     assert not long, long
+
+
+PAGE_LIMIT = 600     # lines of a page's source: one idea, about 8-15 screens once rendered
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_page_source_is_one_idea(path):
+    """A page's source stays short enough to edit and to read: the rendered length is checked by
+    tests/test_rendered_book.py, this is its source-side partner."""
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= PAGE_LIMIT, f"{path.name} has {lines} lines; split it into pages of <= {PAGE_LIMIT}"
+
+
+def test_every_section_page_is_listed_under_its_part():
+    """In _toc.yml a page NNx_* (a section) sits under the index page NN_* of its part."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            if not chapter["file"].startswith("book/chapters/"):
+                continue                                            # the reference: one page per module
+            index = Path(chapter["file"]).name
+            for section in chapter.get("sections", []):
+                name = Path(section["file"]).name
+                assert re.match(r"[a-z]?\d+[a-z]_", name) and name.split("_")[0][:-1] == index.split("_")[0], \
+                    f"{name} is listed under {index}"
 
 
 EXPORT_LIMIT = 80    # lines; about 40 is the aim, one object per exported cell

@@ -1,5 +1,6 @@
 """Every chapter executed with papermill at the smoke scale, and the results it glues into its text."""
 import ast
+import importlib.util
 import re
 from pathlib import Path
 
@@ -38,99 +39,29 @@ def referenced(path: Path) -> set[str]:
     return set(re.findall(r"\{glue(?::\w+)?\}`([\w-]+)", path.read_text()))
 
 
-def check_01(g):
-    assert g["scale"] == "smoke"
-    assert 0 < g["nn_usage"] <= 1 and 0 < g["ema_usage"] <= 1
-    assert abs(g["nn_usage"] + g["nn_dead"] - 1) < 1e-9
-    assert 1 <= g["nn_ppl"] <= 1024 and 1 <= g["ema_ppl"] <= 1024
-    assert g["toy_used_bad"] < g["toy_used_good"] <= g["toy_codes"] == 24
-    assert g["nn_psnr"] > 5 and g["ema_psnr"] > 5
+def page_checks() -> dict:
+    """`check_<page stem>(g)` functions from every tests/checks_*.py: one file per part, so each part
+    keeps its checks beside its pages' stems (g: the values the page glued)."""
+    found = {}
+    for path in sorted(Path(__file__).parent.glob("checks_*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found.update({name.removeprefix("check_"): fn for name, fn in vars(module).items()
+                      if name.startswith("check_") and callable(fn)})
+    return found
 
 
-def check_a1(g):
-    assert g["data_name"] in ("mnist", "fashion-mnist", "mnist-5k", "digits") and g["data_train"] > 1000
+CHECKS = page_checks()
+PAGES = [p for p in CHAPTERS if any(c.cell_type == "code" for c in jupytext.read(p).cells)]
 
 
-def check_a3(g):
-    assert g["resume_tensors"] > 10
-
-
-def check_a4(g):
-    assert g["n_experiments"] >= 6 and g["smoke_psnr"] > 5
-
-
-def check_e1(g):
-    assert g["n_records"] == len(list((ROOT / "book" / "results").glob("*.json")))
-
-
-CHECKS = {"01_vq_preliminaries": check_01, "a1_data": check_a1, "a3_training": check_a3,
-          "e1_recorded_results": check_e1, "a4_experiments": check_a4}
-
-# Chapters 2-4: each adds its own check function and CHECKS entry below this line.
-
-def check_02(g):
-    assert g["scale"] == "smoke"
-    assert g["toy_err_preserving"] < 0.2 * g["toy_err_arbitrary"]
-    assert g["mse_bayes"] < g["mse_nearest"]
-    assert g["bregman_err"] < 1e-8 and g["printed_min"] < 0 and g["theorem_gap"] < 1e-10
-    assert g["probe_digits"] > 0.9
-    assert g["data_name"] in ("mnist", "fashion-mnist", "mnist-5k", "digits") and g["live_steps"] == 40
-    for row in ("ae", "vqvae", "bayes"):
-        assert 0 < g[f"{row}_cluster_acc"] <= 1 and 0 <= g[f"{row}_nmi"] <= 1
-        assert 0 < g[f"{row}_probe_acc"] <= 1 and g[f"{row}_psnr"] > 5
-
-
-CHECKS["02_soft_vq"] = check_02
-
-
-def check_03(g):
-    assert g["scale"] == "smoke"
-    assert g["brute_cases"] == 5 and g["lp_gap"] < 1e-9 and g["kmeans_gap"] < 1e-9
-    assert g["lloyd_used"] < g["bal_codes"] == 8 and g["bal_per_code"] == 100 and g["bal_price"] >= 1
-    assert g["toy_used_ws"] == g["toy_codes"] == 24 and g["toy_used_vq"] <= 12
-    assert g["fd_err"] < 1e-6 and g["support_uniform"] == 512 < g["support_learned"] == 543
-    assert g["full_steps"] == 156_250 and g["exact_step_s"] > 0 and g["rest_step_s"] > 0
-    assert abs(g["exact_full_hours"] - g["full_steps"] * g["exact_step_s"] / 3600) < 1e-9
-    assert g["image_data"] in ("mnist", "fashion-mnist", "mnist-5k", "digits") and g["image_steps"] == 20
-    for key in ("vq", "wae"):
-        assert 1 <= g[f"{key}_perplexity"] <= 512 and 0 < g[f"{key}_usage"] <= 1
-        assert g[f"{key}_psnr"] > 5 and -1 <= g[f"{key}_ssim"] <= 1
-    assert all(1 <= g[f"sweep_ppl_{k}"] <= k for k in (64, 128, 256, 512))
-
-
-CHECKS["03_vq_wae"] = check_03
-
-
-def check_04(g):
-    assert g["scale"] == "smoke"
-    assert g["lp_used_ot"] == 1.0 and g["lp_used_nn"] < 0.5
-    assert g["code0_large"] == 1.0 and g["span_law_worst"] < 0.25 and g["guard_agree"] < 1
-    assert g["conv_err5_shift"] < g["conv_err5_among"] and 0.5 < g["conv_agree5_among"] < 1
-    assert g["emd_agree_large"] >= 0.95 > g["emd_agree_small"] and g["consistency_overlap"] >= 0.95
-    assert g["toy_used_optvq"] >= 2 * g["toy_used_nn"] and g["toy_codes"] == 24
-    assert g["nk_fast"] == 1 and g["ddp_same_global"] == 1.0 > g["ddp_same_local"]
-    assert 0 <= g["ws_gap_100"] < 0.02
-    assert g["image_data"] in ("mnist", "fashion-mnist", "mnist-5k", "digits") and g["image_steps"] == 40
-    assert 0 < g["nn_usage"] < g["optvq_usage"] <= 1 and 1 <= g["optvq_ppl"] <= 1024
-    assert g["nn_psnr"] > 5 and g["optvq_psnr"] > 5
-
-
-CHECKS["04_optvq"] = check_04
-
-
-def check_05(g):
-    assert g["scale"] == "smoke"
-    assert g["limit_agree_weighted"] == 1.0 > g["limit_agree_nearest"]
-    assert g["toy_used_corner"] >= 2 * g["toy_used_vq"]
-    assert g["compare_seeds"] == 2 and g["compare_steps"] == 10     # Appendix D's smoke recipe
-    assert 0 < g["optvq_alone"] <= 1 and 0 < g["optvq_nn_usage"] <= 1
-
-
-CHECKS["05_family"] = check_05
+def test_every_check_names_a_page():
+    assert not set(CHECKS) - {p.stem for p in CHAPTERS}, "a check_<stem> names no page"
 
 
 @pytest.mark.chapter
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.stem)
 def test_chapter_at_smoke_scale(path, tmp_path):
     source = jupytext.read(path)
     params = {"scale": "smoke", "device": "cpu"}
