@@ -290,3 +290,46 @@ def test_small_output_directory_faults_give_one_line(tmp_path):
     fresh = vqlit("train", "vq_nn_mnist", "--scale", "smoke", "--device", "cpu", "--out",
                   tmp_path / "new", "--dataset", "digits", "--max-steps", "1", "--resume")
     assert fresh.returncode == 0 and "holds no checkpoint to resume" in fresh.stdout, fresh.stderr
+
+
+# Checks moved from Appendix E's pages (book/chapters/a4a_registry.md, a4b_runs.md).
+
+def test_the_soft_noise_sweep_is_one_protocol_and_includes_the_released_setting():
+    from types import SimpleNamespace
+
+    from vqlit.experiments import SOFT_NOISES, get_experiment
+    grey_soft = SimpleNamespace(image_shape=(1, 28, 28),
+                                train_images=torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
+    swept = [get_experiment(f"soft_noise{n:g}_mnist").model(grey_soft).quantizer.noise_std
+             for n in SOFT_NOISES]
+    assert swept == list(SOFT_NOISES) and 0.0 in swept                  # the released setting too
+    released = get_experiment("soft_bayes_mnist")
+    assert all(get_experiment(f"soft_noise{n:g}_mnist").recipes == released.recipes
+               for n in SOFT_NOISES)                                    # one protocol for the sweep
+
+
+def test_summarize_gives_the_mean_and_the_sample_sd_over_seeds():
+    import numpy as np
+
+    from vqlit.experiments import GroupRun, summarize
+    runs = [GroupRun("a", s, None, None, None, None, {"psnr": p, "notes": ["x"]})
+            for s, p in enumerate((20.0, 22.0, 27.0))]
+    runs.append(GroupRun("b", 0, None, None, None, None, {"psnr": 5.0}))
+    summary = summarize(runs)
+    assert summary["a"]["psnr"] == 23.0 and summary["a"]["seeds"] == 3
+    assert abs(summary["a"]["psnr_sd"] - np.std([20.0, 22.0, 27.0], ddof=1)) < 1e-12   # NumPy
+    assert summary["b"] == {"seeds": 1, "psnr": 5.0, "psnr_sd": 0.0}
+
+
+def test_the_facade_keeps_every_name_of_the_old_experiments_module():
+    import vqlit
+    import vqlit.experiments as experiments
+    old = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES',
+           'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'SOFT_NOISES', 'COMPARE_SCALES',
+           'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'prepare_data',
+           'train_experiment', 'expected_cost', 'measure', 'evaluate_run', 'compare_metrics',
+           'reproduce', 'record_run', 'results_table', 'GroupRun', 'get_group', 'run_group',
+           'summarize', 'reproduce_group', 'load_group', 'group_table']
+    assert [n for n in old if not hasattr(experiments, n)] == []
+    for name in ("EXPERIMENTS", "train_experiment", "expected_cost", "reproduce"):
+        assert getattr(vqlit, name) is getattr(experiments, name)

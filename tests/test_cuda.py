@@ -2,11 +2,14 @@
 import pytest
 import torch
 
+import vqlit.sinkhorn_triton  # noqa: F401  (backend="triton" uses the kernels where imported)
+
 from vqlit.data import load_dataset
 from vqlit.evaluation import evaluate
 from vqlit.models import small_cnn_autoencoder
 from vqlit.train import TrainConfig, fit
-from vqlit.vq import EMAVectorQuantizer, VectorQuantizer, nearest_code
+from vqlit.ema import EMAVectorQuantizer
+from vqlit.vq import VectorQuantizer, nearest_code
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -529,3 +529,13 @@ def test_the_message_names_every_way_to_get_it(isolated, monkeypatch, kind):
     gone = (isolated / "gone").as_uri() + "/"
     with pytest.raises(DatasetUnavailable, match=f"fix the download: {gone}"):
         data.locate(dataclasses.replace(spec, mirrors=(gone,)), download_missing=True)
+
+
+def test_the_pinned_descriptions_are_well_formed():
+    """Moved from Appendix A's pages: the sums, mirrors and classes of the described data sets."""
+    from vqlit.data_sources import _pinned
+    assert _pinned("1", "2", "3", "4")["test_images"] == ("t10k-images-idx3-ubyte.gz", "3")
+    for spec in data.IDX_DATASETS.values():
+        assert isinstance(spec, data.DatasetSpec)
+        assert all(len(sha) == 64 and int(sha, 16) >= 0 for _, sha in spec.files.values())
+        assert all(url.endswith("/") for url in spec.mirrors) and len(spec.classes) == 10

@@ -8,7 +8,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
+from vqlit.ema import EMAVectorQuantizer
+from vqlit.vq import VectorQuantizer
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built")
 

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 import vqlit.experiments as experiments
+import vqlit.runs as runs
 from vqlit.data import load_dataset
 from vqlit.experiments import GROUPS, expected_cost, run_group
 
@@ -19,7 +20,7 @@ def test_an_interrupted_group_resumes_and_does_not_train_finished_runs_again(
     members = GROUPS["compare"].members[:3]
     monkeypatch.setitem(experiments.GROUPS, "compare", dataclasses.replace(
         GROUPS["compare"], members=members))
-    real = experiments.train_experiment
+    real = runs.train_experiment
     calls = []
 
     def interrupted(name, **kwargs):
@@ -28,11 +29,11 @@ def test_an_interrupted_group_resumes_and_does_not_train_finished_runs_again(
             raise KeyboardInterrupt                    # the user stops the cell at the third run
         return real(name, **kwargs)
 
-    monkeypatch.setattr(experiments, "train_experiment", interrupted)
+    monkeypatch.setattr(runs, "train_experiment", interrupted)    # run_group's module
     with pytest.raises(KeyboardInterrupt):
         run_group("compare", scale="smoke", device="cpu", data=digits, seeds=1, runs=tmp_path,
                   progress=False)
-    monkeypatch.setattr(experiments, "train_experiment", real)
+    monkeypatch.setattr(runs, "train_experiment", real)
     first = {p.name for p in tmp_path.iterdir() if (p / "checkpoint.pt").exists()}
     assert first == {f"{m}-smoke-seed0" for m in members[:2]}
     done = run_group("compare", scale="smoke", device="cpu", data=digits, seeds=1,

@@ -6,7 +6,8 @@ from torch import nn
 from vqlit.models import (AutoEncoder, MLPDecoder, MLPEncoder, SmallCNNDecoder, SmallCNNEncoder,
                           residual_autoencoder,
                           mlp_autoencoder, small_cnn_autoencoder)
-from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
+from vqlit.ema import EMAVectorQuantizer
+from vqlit.vq import VectorQuantizer
 
 
 @pytest.mark.parametrize("channels, code_dim", [(1, 8), (3, 8), (3, 64)])

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+import vqlit.ema
 import vqlit.family
 import vqlit.fsq
 import vqlit.optvq
@@ -21,9 +22,9 @@ from conftest import all_subclasses
 # name -> (class, extra constructor arguments)
 CASES = {
     "VectorQuantizer": (vqlit.vq.VectorQuantizer, {}),
-    "EMAVectorQuantizer": (vqlit.vq.EMAVectorQuantizer, {}),
+    "EMAVectorQuantizer": (vqlit.ema.EMAVectorQuantizer, {}),
     "VectorQuantizer-kmeans": (vqlit.vq.VectorQuantizer, {"kmeans_init": True}),
-    "EMAVectorQuantizer-fixes": (vqlit.vq.EMAVectorQuantizer,
+    "EMAVectorQuantizer-fixes": (vqlit.ema.EMAVectorQuantizer,
                                  {"kmeans_init": True, "dead_code_threshold": 1.0}),
     "BayesianQuantizer": (vqlit.soft.BayesianQuantizer, {}),
     "WassersteinQuantizer": (vqlit.wasserstein.WassersteinQuantizer, {}),

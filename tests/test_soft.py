@@ -1,4 +1,4 @@
-"""The Bayesian (soft) quantizer and the soft VQ-VAE (vqlit.soft, from Chapter 2)."""
+"""The Bayesian (soft) quantizer (vqlit.soft, Chapter 2) and the soft VQ-VAE (vqlit.models)."""
 import math
 
 import numpy as np
@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import multivariate_normal
 
-from vqlit.soft import (BayesianQuantizer, SoftAutoEncoder, bayes_estimate, component_log_likelihood,
-                        posterior_logits, posterior_weights, soft_mlp_autoencoder)
-from vqlit.models import MLPDecoder, MLPEncoder
+from vqlit.soft import (BayesianQuantizer, bayes_estimate, component_log_likelihood,
+                        posterior_logits, posterior_weights)
+from vqlit.models import MLPDecoder, MLPEncoder, SoftAutoEncoder, soft_mlp_autoencoder
 from vqlit.evaluation import evaluate
 from vqlit.train import TrainConfig, fit
 from vqlit.vq import QuantizerOutput, init_codebook, nearest_code

@@ -10,7 +10,8 @@ from vqlit.data import load_dataset
 from vqlit.models import small_cnn_autoencoder
 from vqlit.train import (TrainConfig, fit, load_checkpoint, quiet_finite_checks, resolve_device,
                          resolve_scale, save_checkpoint)
-from vqlit.vq import EMAVectorQuantizer, VectorQuantizer
+from vqlit.ema import EMAVectorQuantizer
+from vqlit.vq import VectorQuantizer
 
 IMAGES = load_dataset("digits", image_size=16, verbose=False).train_images[:256]   # (256, 1, 16, 16) uint8
 
@@ -230,3 +231,31 @@ def test_auto_scale_is_quick_on_every_device():
     from vqlit.train import resolve_scale
     assert resolve_scale("auto", "cpu") == "quick"
     assert resolve_scale("full", "cpu") == "full"
+
+
+def test_loop_parts_rng_log_files_and_quiet_checks(tmp_path):
+    """Moved from Appendix C's loop page: the generators' state, the run's files, the NaN checks."""
+    import json
+
+    import vqlit.train as train
+    from vqlit.models import small_cnn_autoencoder
+    from vqlit.vq import VectorQuantizer
+
+    cpu = torch.device("cpu")
+    saved = train._rng_state(cpu)
+    draws = torch.rand(3)
+    train._set_rng_state(saved, cpu)
+    assert torch.equal(torch.rand(3), draws)
+    assert train._run_files(TrainConfig(), rank=0) == (None, None)
+    ckpt, log = train._run_files(TrainConfig(out_dir=str(tmp_path / "files")), rank=0)
+    assert ckpt.parent == log.parent == tmp_path / "files" and log.name == "metrics.jsonl"
+    assert train._run_files(TrainConfig(out_dir=str(tmp_path / "files")), rank=1)[1] is None
+    kept = []
+    release = train.claim_dir(log.parent)
+    train._append_row({"step": 1}, kept, log)
+    train._append_row({"step": 2}, kept, log)
+    release()
+    assert kept == [json.loads(line) for line in log.read_text().splitlines()]
+    model = small_cnn_autoencoder(VectorQuantizer(num_codes=16, dim=8))
+    quieted = quiet_finite_checks(model)
+    assert quieted == [model.quantizer] and model.quantizer.check_finite is False

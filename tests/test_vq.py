@@ -5,7 +5,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqlit.vq import (EMAVectorQuantizer, QuantizerOutput, VectorQuantizer, check_features, nearest_code,
+from vqlit.ema import EMAVectorQuantizer
+from vqlit.vq import (QuantizerOutput, VectorQuantizer, check_features, nearest_code,
                       squared_distances, straight_through)
 
 def brute_force(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:

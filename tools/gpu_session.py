@@ -17,7 +17,7 @@ A session, in order, stopping when the budget (--budget-min, default 9) is spent
 2. runs the compiled CUDA tests (tests/test_cuda.py), with a time limit;
 3. runs `python -m vqlit bench --device cuda --json`, which writes its own provenance with its
    rows, into book/results/benchmarks/bench_cuda.json;
-4. works through the queue of pending full-scale records: the registered experiments (Appendix D)
+4. works through the queue of pending full-scale records: the registered experiments (Appendix E)
    on the staged data set (Fashion-MNIST; MNIST is the papers' but cannot be had offline), minus
    those already in book/results, ordered by expected cost. Independent runs train in parallel
    processes on the one GPU (--workers), each in chunks that end with a checkpoint, so that a run

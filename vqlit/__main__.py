@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/a4_experiments.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/a4e_cli.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:1699
+# %% book/chapters/a4e_cli.md: statements
 """`python -m vqlit`: see vqlit.cli."""
 import sys
 

@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/a4_experiments.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/a4d_bench.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:1128
+# %% book/chapters/a4d_bench.md: statements
 """Quantizers timed side by side: one training step each, as ratios measured in the same run;
 the two paths of the nearest-code search per dimension; and the run's provenance."""
 from __future__ import annotations
@@ -20,14 +20,20 @@ import torch
 from torch import nn
 
 from vqlit import nearest_triton
+from vqlit import sinkhorn_triton  # noqa: F401  (imported: "sinkhorn" times the fused kernels)
 from vqlit.optvq import SinkhornQuantizer
 from vqlit.results import source_commit
 from vqlit.sinkhorn import OPTVQ_SOLVER
 from vqlit.soft import BayesianQuantizer
-from vqlit.train import quiet_finite_checks, resolve_device
-from vqlit.vq import EMAVectorQuantizer, Quantizer, VectorQuantizer, nearest_code
+from vqlit.distances import nearest_code
+from vqlit.ema import EMAVectorQuantizer
+from vqlit.train import quiet_finite_checks
+from vqlit.train_config import resolve_device
+from vqlit.vq import Quantizer, VectorQuantizer
 from vqlit.wasserstein import WassersteinQuantizer
 
+
+# %% book/chapters/a4d_bench.md: QUANTIZERS, _EXACT_OT_LIMIT, LIMIT, def make_quantizer
 QUANTIZERS: dict[str, Callable[..., Quantizer]] = {    # bench name -> class (or variant)
     "nn": VectorQuantizer,
     "ema": EMAVectorQuantizer,
@@ -49,7 +55,7 @@ def make_quantizer(name: str, *, num_codes: int, dim: int) -> Quantizer:
     return QUANTIZERS[name](num_codes=num_codes, dim=dim)
 
 
-# %% book/chapters/a4_experiments.md:1188
+# %% book/chapters/a4d_bench.md: def _sync, def time_step, def time_call
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -97,7 +103,7 @@ def time_call(step: Callable[[], object], device: torch.device, *, repeats: int 
     return statistics.median(times), peak
 
 
-# %% book/chapters/a4_experiments.md:1246
+# %% book/chapters/a4d_bench.md: def bench
 def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
           dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
           seed: int = 0) -> list[dict]:
@@ -138,7 +144,7 @@ def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int
     return rows
 
 
-# %% book/chapters/a4_experiments.md:1288
+# %% book/chapters/a4d_bench.md: def format_bench
 def format_bench(rows: list[dict]) -> str:
     """The rows as an aligned text table."""
     lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'x limit':>9}{'peak MiB':>11}"]
@@ -156,7 +162,7 @@ def format_bench(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# %% book/chapters/a4_experiments.md:1333
+# %% book/chapters/a4d_bench.md: NEAREST_DIMS, NEAREST_PATHS, def nearest_path, def fused_unavailable
 NEAREST_DIMS = (2, 4, 8, 16, 32, 64)             # bench's dimensions for the two nearest paths
 NEAREST_PATHS = ("torch", "fused")
 
@@ -189,7 +195,7 @@ def fused_unavailable(device: str | torch.device) -> str | None:
     return None
 
 
-# %% book/chapters/a4_experiments.md:1370
+# %% book/chapters/a4d_bench.md: def bench_nearest
 def bench_nearest(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
                   dims=NEAREST_DIMS, repeats: int = 10, warmup: int = 3,
                   seed: int = 0) -> list[dict]:
@@ -230,7 +236,7 @@ def bench_nearest(*, device: str | torch.device = "auto", tokens: int = 8192, co
     return rows
 
 
-# %% book/chapters/a4_experiments.md:1412
+# %% book/chapters/a4d_bench.md: def format_nearest
 def format_nearest(rows: list[dict]) -> str:
     """The rows of `bench_nearest` as an aligned text table, one line per dimension."""
     lines = [f"{'d':>4}{'torch ms':>11}{'fused ms':>11}{'fused/torch':>13}{'same code':>11}"]
@@ -247,7 +253,7 @@ def format_nearest(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# %% book/chapters/a4_experiments.md:1451
+# %% book/chapters/a4d_bench.md: def bench_provenance, def bench_record
 def bench_provenance(device: str | torch.device) -> dict:
     """Which code ran where: commit, device, compute capability, torch, Triton, Python, date."""
     device = torch.device(device)

@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/a4_experiments.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/a4e_cli.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4_experiments.md:1518
+# %% book/chapters/a4e_cli.md: def _positive, def _dims
 """`python -m vqlit {train,evaluate,reproduce,bench}`."""
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from pathlib import Path
 
 import torch
 
-from vqlit.data import DataError, DatasetUnavailable
+from vqlit.data_formats import DataError, DatasetUnavailable
 from vqlit.bench import NEAREST_DIMS, bench_record, format_bench, format_nearest
 from vqlit.experiments import (EXPERIMENTS, GROUPS, evaluate_run, get_experiment, reproduce,
                                reproduce_group, train_experiment)
-from vqlit.train import PRECISIONS, SCALES, distributed, init_distributed
+from vqlit.train_config import PRECISIONS, SCALES
+from vqlit.train_distributed import distributed, init_distributed
 
 
 def _positive(text: str) -> int:
@@ -36,7 +37,7 @@ def _dims(text: str) -> tuple[int, ...]:
                                          f"got {text}") from None
 
 
-# %% book/chapters/a4_experiments.md:1555
+# %% book/chapters/a4e_cli.md: def parser
 def parser() -> argparse.ArgumentParser:
     """The command line's argument parser."""
     p = argparse.ArgumentParser(prog="python -m vqlit",
@@ -88,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-# %% book/chapters/a4_experiments.md:1616
+# %% book/chapters/a4e_cli.md: def _train
 def _train(args: argparse.Namespace) -> None:
     """The `train` verb."""
     out = Path(args.out or f"runs/{args.name}-{args.scale}")
@@ -109,7 +110,7 @@ def _train(args: argparse.Namespace) -> None:
         torch.distributed.destroy_process_group()               # leave the group cleanly
 
 
-# %% book/chapters/a4_experiments.md:1640
+# %% book/chapters/a4e_cli.md: def main
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     p = parser()

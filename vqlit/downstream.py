@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/02_soft_vq.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/02e_downstream.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/02_soft_vq.md:1096
+# %% book/chapters/02e_downstream.md: def _labels, def contingency, def cluster_accuracy, def nmi, ...
 """Downstream evaluation of learned latents (Wu & Flierl's protocol): k-means clustering accuracy
 with the Hungarian matching, normalised mutual information, and a single-layer classifier."""
 from __future__ import annotations
@@ -38,7 +38,7 @@ def contingency(labels, clusters) -> np.ndarray:
 
 
 def cluster_accuracy(labels, clusters) -> float:
-    """Best one-to-one matching of clusters to classes, Eq. (soft-acc) (Hungarian method)."""
+    """Best one-to-one matching of clusters to classes, Eq. (2.12) (Hungarian method)."""
     table = contingency(labels, clusters)
     rows, cols = linear_sum_assignment(table, maximize=True)
     return float(table[rows, cols].sum() / table.sum())
@@ -64,7 +64,7 @@ def kmeans(features, n_clusters: int, *, n_init: int = 100, seed: int = 0) -> np
     return KMeans(n_clusters, n_init=n_init, random_state=seed).fit(x).labels_
 
 
-# %% book/chapters/02_soft_vq.md:1189
+# %% book/chapters/02e_downstream.md: def linear_probe
 def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, *,
                  weight_decay: float = 1e-5, max_iter: int = 500) -> float:
     """Test accuracy of softmax regression (one linear layer) fitted on (train_x, train_y).
@@ -100,7 +100,7 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
         return float((layer(xt).argmax(1).cpu() == test_y.cpu()).float().mean())
 
 
-# %% book/chapters/02_soft_vq.md:1254
+# %% book/chapters/02e_downstream.md: def encode_images, def latent_evaluation
 @torch.no_grad()
 def encode_images(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Tensor:
     """model.encode on uint8 images (N, C, H, W), in batches: -> float32 latents (N, d)."""

@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/a3_training.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/a3e_evaluation.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a3_training.md:1131
+# %% book/chapters/a3e_evaluation.md: statements
 """Image evaluation over a whole test set: PSNR, MSE, SSIM and codebook statistics, and LPIPS and
 rFID where their packages and weights are available."""
 from __future__ import annotations
@@ -17,20 +17,20 @@ from torch import Tensor, nn
 from vqlit.metrics import code_histogram, perplexity, psnr, usage
 
 
-# %% book/chapters/a3_training.md:1170
+# %% book/chapters/a3e_evaluation.md: def _ssim_window
 def _ssim_window(size: int, sigma: float, channels: int, dtype: torch.dtype,
                  device: torch.device) -> Tensor:
-    """The Gaussian window of Eq. (ssim), size x size, summing to 1, per channel: (C, 1, s, s)."""
+    """The Gaussian window of Eq. (5), size x size, summing to 1, per channel: (C, 1, s, s)."""
     t = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2              # (s,)
     g = torch.exp(-t.square() / (2 * sigma**2))
     g = g / g.sum()                                                                    # (s,)
     return (g[:, None] * g[None, :]).expand(channels, 1, size, size)             # (C, 1, s, s)
 
 
-# %% book/chapters/a3_training.md:1191
+# %% book/chapters/a3e_evaluation.md: def ssim
 def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
          sigma: float = 1.5) -> Tensor:
-    """Mean SSIM per image, Eq. (ssim): (B, C, H, W) -> (B,); Gaussian window, valid region."""
+    """Mean SSIM per image, Eq. (5): (B, C, H, W) -> (B,); Gaussian window, valid region."""
     if x.shape != y.shape or x.ndim != 4:
         raise ValueError(f"expected two image batches (B, C, H, W) of one shape, got "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
@@ -45,17 +45,17 @@ def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
     vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(1).float()                                   # (B,), Eq. (ssim)
+    return s.flatten(1).mean(1).float()                                   # (B,), Eq. (5)
 
 
-# %% book/chapters/a3_training.md:1231
+# %% book/chapters/a3e_evaluation.md: class Evaluation
 @dataclass
 class Evaluation:
     """An autoencoder's scores over a test set (`evaluate`); as_dict drops counts and gaps."""
 
     psnr: float                          # dB, mean over images, data range 1
     mse: float                           # mean squared error per pixel, in [0, 1] units
-    ssim: float                          # Eq. (ssim), mean over images
+    ssim: float                          # Eq. (5), mean over images
     usage: float | None = None           # fraction of codes chosen at least once
     perplexity: float | None = None      # exp(entropy) of the code histogram
     counts: Tensor | None = field(default=None, repr=False)   # (K,) how often each code was chosen
@@ -65,7 +65,7 @@ class Evaluation:
         return {k: v for k, v in fields if k != "counts" and v is not None}
 
 
-# %% book/chapters/a3_training.md:1257
+# %% book/chapters/a3e_evaluation.md: def evaluate
 @torch.no_grad()
 def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Evaluation:
     """PSNR, MSE, SSIM and whole-set codebook statistics of an autoencoder on uint8 images.
@@ -95,7 +95,7 @@ def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Eva
                       float(perplexity(counts)), counts.cpu())
 
 
-# %% book/chapters/a3_training.md:1303
+# %% book/chapters/a3e_evaluation.md: def perceptual_metrics
 @torch.no_grad()
 def perceptual_metrics(model: nn.Module, images: Tensor, *,
                        batch_size: int = 250) -> tuple[dict[str, float], list[str]]:

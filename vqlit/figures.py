@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/01_vq_preliminaries.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/01c_ema_pitfall.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/01_vq_preliminaries.md:158
+# %% book/chapters/01c_ema_pitfall.md: statements
 """The book's shared figures: the Voronoi cells of a 2-D codebook, the 2-D toy dynamics of any
 quantizer, and the image experiments' training curves and reconstructions (matplotlib: the
 notebook extra)."""
@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from vqlit.vq import Quantizer, nearest_code
 
 
-# %% book/chapters/01_vq_preliminaries.md:292
+# %% book/chapters/01c_ema_pitfall.md: def voronoi
 def voronoi(ax, codes: Tensor, lim: float = 3.0, alpha: float = 0.25, cmap: str = "tab20") -> None:
     """Colour the square [-lim, lim]^2 of `ax` by the nearest of the codes (K, 2), on a 400 x 400
     grid: each code's Voronoi cell in its own colour."""
@@ -27,11 +27,11 @@ def voronoi(ax, codes: Tensor, lim: float = 3.0, alpha: float = 0.25, cmap: str 
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
 
 
-# %% book/chapters/01_vq_preliminaries.md:1127
+# %% book/chapters/01c_ema_pitfall.md: def toy_dynamics
 def toy_dynamics(data: Tensor, quantizer: Quantizer, *, start: Tensor | None = None,
                  steps: int = 400, lr: float = 0.05,
                  anchor: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
-    """The 2-D toy of Chapter 1 for any quantizer: plain SGD, Eq. (toy-loss), on features that
+    """The 2-D toy of Chapter 1 for any quantizer: plain SGD, Eq. (1.14), on features that
     start at the data (N, d) and on the quantizer's parameters (its codebook, first set to `start`
     (K, d) if given). The quantizer's loss, a mean over elements, is multiplied by quantizer.dim to
     make it a sum over the d dimensions like the anchor term. Trains `quantizer` in place; returns
@@ -59,7 +59,7 @@ def toy_dynamics(data: Tensor, quantizer: Quantizer, *, start: Tensor | None = N
     return torch.stack(path), z.detach(), used                              # (T+1, K, d), ...
 
 
-# %% book/chapters/01_vq_preliminaries.md:1194
+# %% book/chapters/01c_ema_pitfall.md: def draw_dynamics
 def draw_dynamics(ax, data: Tensor, path: Tensor, used: Tensor, title: str, *,
                   cells: bool = False, lim: float | None = 3.2) -> None:
     """Draw a `toy_dynamics` run on `ax`: the data (N, 2), each code's track along the path
@@ -82,7 +82,7 @@ def draw_dynamics(ax, data: Tensor, path: Tensor, used: Tensor, title: str, *,
     ax.legend(fontsize=7, loc="lower left")
 
 
-# %% book/chapters/01_vq_preliminaries.md:1286
+# %% book/chapters/01c_ema_pitfall.md: def plot_training
 def plot_training(runs: dict, scores: dict, num_codes: int, *, panel: str = "usage",
                   recon_label: str = "reconstruction loss"):
     """The image experiments' figure, one line per run: the reconstruction loss and the batch
@@ -115,7 +115,7 @@ def plot_training(runs: dict, scores: dict, num_codes: int, *, panel: str = "usa
     return fig
 
 
-# %% book/chapters/01_vq_preliminaries.md:1328
+# %% book/chapters/01c_ema_pitfall.md: def show_reconstructions
 @torch.no_grad()
 def show_reconstructions(models: dict[str, nn.Module], images: Tensor, device):
     """A grid: the images (n, C, H, W), uint8 or floats in [0, 1], in the first row and each

@@ -1,9 +1,9 @@
-# This file is generated from book/chapters/01_vq_preliminaries.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/05f_fsq.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/01_vq_preliminaries.md:1588
-"""Finite scalar quantization (FSQ): a fixed grid of levels per coordinate, Eq. (fsq)."""
+# %% book/chapters/05f_fsq.md: class FSQuantizer
+"""Finite scalar quantization (FSQ): a fixed grid of levels per coordinate, Eq. (5.4)."""
 from __future__ import annotations
 
 import math
@@ -15,7 +15,7 @@ from vqlit.vq import Assignment, Quantizer
 
 
 class FSQuantizer(Quantizer):
-    """FSQ, Eq. (fsq): each coordinate of a head bounded and rounded to its levels; no loss.
+    """FSQ, Eq. (5.4): each coordinate of a head bounded and rounded to its levels; no loss.
 
     dim = heads * len(levels); the implicit codebook (prod(levels), len(levels)) is a buffer.
     """
@@ -42,7 +42,7 @@ class FSQuantizer(Quantizer):
         half_l, offset, width = (t.to(flat.dtype) for t in (self.half_l, self.offset,
                                                            self.half_width))
         bounded = half_l * torch.tanh(flat + torch.tan(offset / half_l)) - offset  # (N H, d) b(z)
-        steps = torch.round(bounded).detach()                                    # Eq. (fsq)
+        steps = torch.round(bounded).detach()                                    # Eq. (5.4)
         digits = (steps.nan_to_num() + width).long()        # NaN (unchecked input): step 0
         indices = (digits * self.basis).sum(-1)                                  # (N H,) radix
         return Assignment(steps / width, indices, flat.new_zeros(()), surrogate=bounded / width)

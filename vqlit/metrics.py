@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/01_vq_preliminaries.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/01a_nearest_code.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/01_vq_preliminaries.md:141
+# %% book/chapters/01a_nearest_code.md: statements
 """Codebook statistics (usage, perplexity) and reconstruction quality (PSNR)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 
-# %% book/chapters/01_vq_preliminaries.md:346
+# %% book/chapters/01a_nearest_code.md: def code_histogram, def usage, def perplexity, def codebook_stats, ...
 def code_histogram(indices: Tensor, num_codes: int, *, check: bool = True) -> Tensor:
     """How often each code was chosen: integer indices of any shape -> (K,) int64.
 
@@ -28,12 +28,12 @@ def code_histogram(indices: Tensor, num_codes: int, *, check: bool = True) -> Te
 
 
 def usage(counts: Tensor) -> Tensor:
-    """Fraction of codes chosen at least once, Eq. (vq-usage): (K,) -> ()."""
+    """Fraction of codes chosen at least once, Eq. (1.3): (K,) -> ()."""
     return (counts > 0).float().mean()
 
 
 def perplexity(counts: Tensor) -> Tensor:
-    """exp(entropy) of a code histogram, Eq. (vq-usage): (K,) -> (); NaN for an empty histogram."""
+    """exp(entropy) of a code histogram, Eq. (1.3): (K,) -> (); NaN for an empty histogram."""
     exact = torch.float32 if counts.device.type == "mps" else torch.float64  # so it never tops K
     p = counts.to(exact) / counts.sum()                                    # (K,)
     return torch.exp(-torch.special.xlogy(p, p).sum()).float()              # xlogy(0, 0) = 0
@@ -46,7 +46,7 @@ def codebook_stats(indices: Tensor, num_codes: int) -> dict[str, Tensor]:
 
 
 def psnr(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
-    """PSNR of each image, Eq. (psnr): (B, ...), (B, ...) -> (B,) in dB."""
+    """PSNR of each image, Eq. (1.4): (B, ...), (B, ...) -> (B,) in dB."""
     if x.shape != y.shape:
         raise ValueError(f"PSNR needs two batches of the same shape, got {tuple(x.shape)} "
                          f"and {tuple(y.shape)}")

@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a2_models.md:65
+# %% book/chapters/a2_models.md: statements
 """The papers' backbones (OptVQ's small CNN, Wu & Flierl's MLP) and an autoencoder around them."""
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from vqlit.soft import BayesianQuantizer
 
-# %% book/chapters/a2_models.md:103
+
+# %% book/chapters/a2_models.md: class SmallCNNEncoder, class SmallCNNDecoder
 class SmallCNNEncoder(nn.Sequential):
     """OptVQ's appendix-B encoder: (B, C, 32, 32) -> (B, code_dim, 8, 8)."""
 
@@ -45,7 +47,7 @@ class SmallCNNDecoder(nn.Sequential):
         )
 
 
-# %% book/chapters/a2_models.md:143
+# %% book/chapters/a2_models.md: class MLPEncoder, class MLPDecoder
 class MLPEncoder(nn.Module):
     """Wu & Flierl's encoder D-500-500-2000-d: (B, C, H, W) -> (B, d)."""
 
@@ -80,9 +82,9 @@ class MLPDecoder(nn.Module):
         return torch.sigmoid(self.net(z)).view(-1, *self.image_shape)   # (B, C, H, W)
 
 
-# %% book/chapters/a2_models.md:199
+# %% book/chapters/a2_models.md: class ResidualStack, class ResidualEncoder, class ResidualDecoder
 class ResidualStack(nn.Module):
-    """n residual layers, Eq. (residual-layer), then a ReLU; the official code shares one layer."""
+    """n residual layers, Eq. (2), then a ReLU; the official code shares one layer."""
 
     def __init__(self, *, channels: int = 128, hidden: int = 32, layers: int = 2,
                  shared: bool = True):
@@ -95,7 +97,7 @@ class ResidualStack(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:                # (B, channels, h, w) -> same
         for layer in self.layers:
-            h = h + layer(h)                               # Eq. (residual-layer)
+            h = h + layer(h)                               # Eq. (2)
         return torch.relu(h)
 
 
@@ -124,7 +126,7 @@ class ResidualDecoder(nn.Sequential):
             nn.ConvTranspose2d(channels // 2, out_channels, 4, stride=2, padding=1))   # 16->32
 
 
-# %% book/chapters/a2_models.md:265
+# %% book/chapters/a2_models.md: class AutoEncoderOutput
 class AutoEncoderOutput(NamedTuple):
     """What an AutoEncoder returns."""
 
@@ -133,14 +135,14 @@ class AutoEncoderOutput(NamedTuple):
     quantizer: NamedTuple | None  # the quantizer's output; None for a plain autoencoder
 
 
-# %% book/chapters/a2_models.md:276
+# %% book/chapters/a2_models.md: class AutoEncoder
 class AutoEncoder(nn.Module):
-    """encoder -> quantizer -> decoder, with the reconstruction loss of Eq. (ae-loss)."""
+    """encoder -> quantizer -> decoder, with the reconstruction loss of Eq. (3)."""
 
     def __init__(self, *, encoder: nn.Module, decoder: nn.Module,
                  quantizer: nn.Module | None = None,
-                 recon_loss: str = "mse",        # "mse" | "l1+mse", Eq. (ae-loss)
-                 quantizer_weight: float = 1.0,  # w_q in Eq. (ae-loss)
+                 recon_loss: str = "mse",        # "mse" | "l1+mse", Eq. (3)
+                 quantizer_weight: float = 1.0,  # w_q in Eq. (3)
                  signed_inputs: bool = False):   # the networks work in [-1, 1]
         super().__init__()
         if recon_loss not in ("mse", "l1+mse"):
@@ -165,7 +167,7 @@ class AutoEncoder(nn.Module):
         return AutoEncoderOutput(self.decode(q.quantized if q is not None else z), z, q)
 
     def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """The training loss, Eq. (ae-loss), and detached scalars to log."""
+        """The training loss, Eq. (3), and detached scalars to log."""
         out = self(x)
         scale = 2.0 if self.signed_inputs else 1.0                 # errors in the network's range
         err = (out.reconstruction - x) * scale
@@ -180,7 +182,7 @@ class AutoEncoder(nn.Module):
         return total, logs
 
 
-# %% book/chapters/a2_models.md:327
+# %% book/chapters/a2_models.md: def small_cnn_autoencoder, def mlp_autoencoder, def residual_autoencoder
 def small_cnn_autoencoder(quantizer: nn.Module | None = None, *, channels: int = 1,
                           code_dim: int = 8, recon_loss: str = "l1+mse") -> AutoEncoder:
     """OptVQ's MNIST / CIFAR-10 autoencoder: 32x32 images in [-1, 1], 8x8 latents of code_dim."""
@@ -208,4 +210,43 @@ def residual_autoencoder(quantizer: nn.Module | None = None, *, channels: int = 
                        quantizer=quantizer, quantizer_weight=quantizer_weight)
 
 
-__all__ = ['SmallCNNEncoder', 'SmallCNNDecoder', 'MLPEncoder', 'MLPDecoder', 'ResidualStack', 'ResidualEncoder', 'ResidualDecoder', 'AutoEncoderOutput', 'AutoEncoder', 'small_cnn_autoencoder', 'mlp_autoencoder', 'residual_autoencoder']
+# %% book/chapters/a2_models.md: class SoftAutoEncoder, def soft_mlp_autoencoder
+class SoftAutoEncoder(AutoEncoder):
+    """An AutoEncoder whose encoder emits d + K channels: z_e and K log-variances for the
+    BayesianQuantizer (the paper's two output layers, as one layer split in two)."""
+
+    def encode_with_variances(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Images -> channels-last z_e (..., d) and log-variances (..., K)."""
+        out = self.encoder(2 * x - 1 if self.signed_inputs else x)
+        out = out.movedim(1, -1) if out.ndim > 2 else out                 # (B, ..., d + K)
+        d, k = self.quantizer.dim, self.quantizer.num_codes
+        if out.shape[-1] != d + k:
+            raise ValueError(f"the encoder must emit dim + num_codes = {d + k} channels, "
+                             f"got {out.shape[-1]}")
+        return out[..., :d], out[..., d:]                                 # (B, d), (B, K)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encode_with_variances(x)[0]
+
+    def forward(self, x: Tensor) -> AutoEncoderOutput:
+        z, log_var = self.encode_with_variances(x)
+        q = self.quantizer(z, log_var)
+        return AutoEncoderOutput(self.decode(q.quantized), z, q)
+
+
+def soft_mlp_autoencoder(*, num_codes: int = 128, image_shape=(1, 28, 28), latent_dim: int = 64,
+                         commitment_weight: float = 2.5, noise_std: float = 0.0,
+                         quantizer_weight: float = 1.0,
+                         normalizer: str = "gaussian") -> SoftAutoEncoder:
+    """Wu & Flierl's soft VQ-VAE for MNIST: MLP encoder with a head of K log-variances."""
+    quantizer = BayesianQuantizer(num_codes=num_codes, dim=latent_dim,
+                                  commitment_weight=commitment_weight,
+                                  noise_std=noise_std, normalizer=normalizer,
+                                  learn_var=False)            # the head supplies the variances
+    return SoftAutoEncoder(
+        encoder=MLPEncoder(image_shape=image_shape, latent_dim=latent_dim + num_codes),
+        decoder=MLPDecoder(image_shape=image_shape, latent_dim=latent_dim),
+        quantizer=quantizer, quantizer_weight=quantizer_weight)
+
+
+__all__ = ['SmallCNNEncoder', 'SmallCNNDecoder', 'MLPEncoder', 'MLPDecoder', 'ResidualStack', 'ResidualEncoder', 'ResidualDecoder', 'AutoEncoderOutput', 'AutoEncoder', 'small_cnn_autoencoder', 'mlp_autoencoder', 'residual_autoencoder', 'SoftAutoEncoder', 'soft_mlp_autoencoder']

@@ -1,12 +1,13 @@
-# This file is generated from book/chapters/04_optvq.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/a6a_nearest_kernel.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1897
+# %% book/chapters/a6a_nearest_kernel.md: ENABLED, FASTER_DIMS, FAILED
 """Nearest codes in one Triton kernel: a distance tile and a running argmin, no N x K matrix.
 
-`vqlit.vq.nearest_code` uses it on CUDA for float32 features where `fused_wanted` says so: the
-dimensions in FASTER_DIMS, unless ENABLED forces it on or off. Under Triton's interpreter
+`vqlit.vq.nearest_code` uses it, once this module is imported (it is opt-in), on CUDA for float32
+features where `fused_wanted` says so: the dimensions in FASTER_DIMS, unless ENABLED forces it on
+or off. Under Triton's interpreter
 (TRITON_INTERPRET=1, set before the kernels are defined) the kernels of this module and of
 vqlit.sinkhorn_triton also run on CPU tensors, where `interpreter_works()` finds that they do. A
 kernel that fails (one that cannot compile here) costs one warning and runs the caller's torch path
@@ -41,7 +42,7 @@ FASTER_DIMS: frozenset[int] = frozenset()   # d where a recorded bench measured 
 FAILED: dict[str, str] = {}    # kernel -> its error, for the kernels that failed in this process
 
 
-# %% book/chapters/04_optvq.md:1941
+# %% book/chapters/a6a_nearest_kernel.md: def _version, def _probe, def interpreter_works, def triton_available
 def _version(text: str) -> tuple[int, int]:
     """(major, minor) of a version string such as '3.9.0+git'."""
     return tuple(int(x) for x in re.findall(r"\d+", text)[:2])
@@ -88,7 +89,7 @@ def triton_available(device: torch.device | str) -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1" and interpreter_works()
 
 
-# %% book/chapters/04_optvq.md:1994
+# %% book/chapters/a6a_nearest_kernel.md: class FusedKernelWarning, def try_fused, def fused_wanted
 class FusedKernelWarning(RuntimeWarning):
     """A fused kernel failed here (it could not compile, say); its caller ran the torch path."""
 
@@ -119,11 +120,11 @@ def fused_wanted(device: torch.device | str, dim: int) -> bool:
     return dim in FASTER_DIMS if ENABLED is None else bool(ENABLED)
 
 
-# %% book/chapters/04_optvq.md:2062
+# %% book/chapters/a6a_nearest_kernel.md: def _nearest_kernel
 @jit
 def _nearest_kernel(Z, E, OUT, N, K, D: tl.constexpr,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
-    """OUT_i = argmin_k sum_j (Z_ij - E_kj)^2 for this program's BLOCK_M rows, Eq. (vq-nearest)."""
+    """OUT_i = argmin_k sum_j (Z_ij - E_kj)^2 for this program's BLOCK_M rows, Eq. (1.1)."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     rmask = rows < N
     best = tl.full([BLOCK_M], float("inf"), tl.float32)                    # (BLOCK_M,)
@@ -147,7 +148,7 @@ def _nearest_kernel(Z, E, OUT, N, K, D: tl.constexpr,
     tl.store(OUT + rows, tl.minimum(arg, K - 1), mask=rmask)               # in the codebook
 
 
-# %% book/chapters/04_optvq.md:2093
+# %% book/chapters/a6a_nearest_kernel.md: def fused_nearest
 def fused_nearest(z: Tensor, codebook: Tensor, *, block_m: int = 64,
                   block_k: int = 64) -> Tensor:
     """argmin_k ||z_i - e_k||^2 for float32 (N, d), (K, d) -> (N,) int64, in one kernel."""

@@ -1,10 +1,12 @@
-# This file is generated from book/chapters/04_optvq.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/04d_quantizer.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:1330
+# %% book/chapters/04d_quantizer.md: BACKENDS, def euclidean_distances
 """OptVQ's quantizer: Sinkhorn assignment on normalized distances, multi-head, distributed."""
 from __future__ import annotations
+
+import sys
 
 from dataclasses import replace
 
@@ -15,8 +17,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from vqlit.sinkhorn import OPTVQ_SOLVER, SinkhornSolver, uniform_marginals
-from vqlit.vq import (Assignment, Quantizer, compute_dtype, init_codebook, squared_distances,
-                      vq_loss)
+from vqlit.vq import Assignment, Quantizer, compute_dtype, squared_distances, vq_loss
 from vqlit.wasserstein import Solver
 
 BACKENDS = ("auto", "torch", "triton")
@@ -27,14 +28,19 @@ def euclidean_distances(z: Tensor, codebook: Tensor) -> Tensor:
     return squared_distances(z, codebook).sqrt_()                          # (N, K) in place
 
 
-# %% book/chapters/04_optvq.md:1359
-def _fused_backend(z: Tensor, codebook: Tensor, solver: Solver, backend: str) -> bool:
-    """Whether the assignment runs as the fused Triton kernels (see "Speed and memory")."""
+# %% book/chapters/04d_quantizer.md: def _fused_backend
+def _fused_backend(z: Tensor, codebook: Tensor, solver: Solver, backend: str):
+    """The module vqlit.sinkhorn_triton where the assignment runs as its fused kernels, else None.
+
+    The kernels are opt-in: they run only once `vqlit.sinkhorn_triton` has been imported."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "torch" or (backend == "auto" and z.device.type != "cuda"):
-        return False
-    from vqlit import sinkhorn_triton as fused
+    fused = sys.modules.get("vqlit.sinkhorn_triton")          # None unless imported
+    if backend == "torch" or (backend == "auto" and (fused is None or z.device.type != "cuda")):
+        return None
+    if fused is None:
+        raise ValueError("backend='triton' needs the fused kernels, which are opt-in: "
+                         "`import vqlit.sinkhorn_triton` first")
     usable = (fused.triton_available(z.device) and compute_dtype(z) == torch.float32
               and codebook.shape[0] <= fused.MAX_FUSED_CODES
               and isinstance(solver, SinkhornSolver) and solver.method == "scaling")
@@ -44,10 +50,10 @@ def _fused_backend(z: Tensor, codebook: Tensor, solver: Solver, backend: str) ->
                          f"{fused.MAX_FUSED_CODES} codes and a SinkhornSolver of method "
                          f"'scaling'; got {z.device}, {z.dtype}, {codebook.shape[0]} codes, "
                          f"{solver!r}")
-    return usable
+    return fused if usable else None
 
 
-# %% book/chapters/04_optvq.md:1382
+# %% book/chapters/04d_quantizer.md: def sinkhorn_assign
 @torch.no_grad()
 def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVER, group=None,
                     backend: str = "auto") -> Tensor:
@@ -56,7 +62,8 @@ def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVE
     The plan is `solver`'s between the features and the codes, on Euclidean distances with uniform
     marginals; any solver of Chapter 3's protocol, OptVQ's by default. `group`: reduce over these
     processes (a SinkhornSolver only). backend: "auto" runs the fused Triton kernels for the
-    scaling form on CUDA where they apply, torch operations elsewhere; "torch" or "triton" choose.
+    scaling form on CUDA where they apply and `vqlit.sinkhorn_triton` was imported, torch
+    operations elsewhere; "torch" or "triton" choose.
     Where the kernels fail (they cannot compile here, say), one warning, then the torch path.
     """
     if group is not None:
@@ -64,12 +71,12 @@ def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVE
             raise ValueError(f"{solver!r} cannot reduce over processes; use a SinkhornSolver, or "
                              f"distributed=False")
         solver = replace(solver, group=group)
-    if _fused_backend(z, codebook, solver, backend):
-        from vqlit.nearest_triton import try_fused
-        from vqlit.sinkhorn_triton import fused_assign
-        codes = try_fused("sinkhorn", fused_assign, z, codebook, epsilon=solver.epsilon,
-                          iters=solver.iters, normalize=solver.normalize, group=group,
-                          silence="pass backend='torch' to the quantizer or sinkhorn_assign")
+    fused = _fused_backend(z, codebook, solver, backend)                   # opt-in kernels
+    if fused is not None:
+        codes = fused.try_fused("sinkhorn", fused.fused_assign, z, codebook,
+                                epsilon=solver.epsilon, iters=solver.iters,
+                                normalize=solver.normalize, group=group,
+                                silence="pass backend='torch' to the quantizer or sinkhorn_assign")
         if codes is not None:                                              # else the torch path
             return codes
     cost = euclidean_distances(z, codebook)                                # (N, K) the buffer
@@ -78,21 +85,22 @@ def sinkhorn_assign(z: Tensor, codebook: Tensor, *, solver: Solver = OPTVQ_SOLVE
     return argmax_(cost, a, b) if argmax_ is not None else solver(cost, a, b).argmax(-1)
 
 
-# %% book/chapters/04_optvq.md:1436
+# %% book/chapters/04d_quantizer.md: class SinkhornQuantizer
 class SinkhornQuantizer(Quantizer):
     """OptVQ: codes chosen by Sinkhorn on normalized distances; straight-through; (optvq-loss)."""
 
     def __init__(self, *, num_codes: int, dim: int,
                  heads: int = 1,                   # sub-vectors per feature sharing one codebook
                  solver: Solver = OPTVQ_SOLVER,    # OptVQ's: epsilon 10, 5 iterations, normalized
-                 codebook_weight: float = 0.25,    # OptVQ's beta, Eq. (optvq-loss)
+                 codebook_weight: float = 0.25,    # OptVQ's beta, Eq. (4.11)
                  commitment_weight: float = 1.0,   # the term that moves the features
                  backend: str = "auto",            # "auto" | "torch" | "triton" (fused kernels)
                  distributed: bool = True,         # reduce over processes if any
                  init: str = "normal",             # one of vqlit.vq.INITS
-                 use_proj: bool = False,           # codes = W e + b, Eq. (optvq-proj)
+                 use_proj: bool = False,           # codes = W e + b, Eq. (4.12)
                  check_finite: bool = True):       # reject NaN / inf inputs (one host sync)
-        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite)
+        super().__init__(num_codes=num_codes, dim=dim, heads=heads, init=init,   # the codebook
+                         check_finite=check_finite)
         if isinstance(solver, str) or not callable(solver):
             raise ValueError(f"solver must be a transport solver `solver(cost, a, b) -> plan`, "
                              f"e.g. SinkhornSolver(method='log'); got {solver!r}")
@@ -100,9 +108,8 @@ class SinkhornQuantizer(Quantizer):
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.codebook_weight, self.commitment_weight = codebook_weight, commitment_weight
         self.solver, self.backend, self.distributed = solver, backend, distributed
-        self.codebook = nn.Parameter(init_codebook(num_codes, self.code_dim, init))  # (K, d/H)
         self.use_proj = use_proj
-        if use_proj:                       # self.codebook now reads W e~ + b, Eq. (optvq-proj)
+        if use_proj:                       # self.codebook now reads W e~ + b, Eq. (4.12)
             proj = nn.Linear(self.code_dim, self.code_dim)
             nn.init.normal_(proj.weight, std=self.code_dim ** -0.5)
             nn.init.zeros_(proj.bias)

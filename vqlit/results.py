@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/a3_training.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/a3f_results.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a3_training.md:1359
+# %% book/chapters/a3f_results.md: statements
 """Recorded results: book/results/NAME.json, each with its metrics, the paper's numbers, the recipe
 and the provenance of the run (commit, device, library versions, date, wall time, scale)."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 
-# %% book/chapters/a3_training.md:1383
+# %% book/chapters/a3f_results.md: def _package_dir, def checkout_results, def results_dir, def records_out
 def _package_dir() -> Path:
     import vqlit
     return Path(vqlit.__file__).resolve().parent
@@ -46,7 +46,7 @@ def records_out(directory: str | Path | None = None) -> Path:
     return checkout_results() or Path.cwd() / "vqlit-results"
 
 
-# %% book/chapters/a3_training.md:1429
+# %% book/chapters/a3f_results.md: def installed_commit, def source_commit, def provenance
 def installed_commit(direct_url: str | None = None) -> str | None:
     """The commit pip installed vqlit from, read from the distribution's direct_url.json (PEP 610;
     `direct_url`: that file's text), or None (an editable install, a local folder, no metadata)."""
@@ -95,7 +95,7 @@ def provenance(device: str | torch.device, *, scale: str, wall_time: float,
             "wall_time_s": round(wall_time, 1), "scale": scale}
 
 
-# %% book/chapters/a3_training.md:1500
+# %% book/chapters/a3f_results.md: RECORD_SCHEMA, RECORD_KEYS, CONFIG_KEYS, PROVENANCE_KEYS, ...
 RECORD_SCHEMA = 2
 RECORD_KEYS = ("schema", "name", "experiment", "dataset", "source", "notes", "config", "metrics",
                "paper", "provenance")
@@ -125,7 +125,7 @@ def check_record(record: dict) -> dict:
     return record
 
 
-# %% book/chapters/a3_training.md:1534
+# %% book/chapters/a3f_results.md: def record_result
 def record_result(name: str, metrics: dict, *, experiment: str | None, dataset: str,
                   config: dict, device, scale: str, wall_time: float, precision: str,
                   source: str = "", notes: list[str] = (), paper: dict | None = None,
@@ -146,7 +146,7 @@ def record_result(name: str, metrics: dict, *, experiment: str | None, dataset: 
     return path
 
 
-# %% book/chapters/a3_training.md:1556
+# %% book/chapters/a3f_results.md: def load_result
 def load_result(name: str, directory: str | Path | None = None) -> dict | None:
     """The recorded result NAME (checked against the schema), or None if it was never recorded."""
     path = (Path(directory) if directory is not None else results_dir()) / f"{name}.json"

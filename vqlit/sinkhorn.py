@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/04_optvq.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/04a_sinkhorn.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:259
+# %% book/chapters/04a_sinkhorn.md: METHODS, def group_reduce, def _scalar, def total_rows
 """Entropic optimal transport for vector quantization: OptVQ's normalization and Sinkhorn solvers
 (the textbook loop, the fast stabilized scaling form, the log domain), optionally distributed."""
 from __future__ import annotations
@@ -38,7 +38,7 @@ def total_rows(cost: Tensor, group) -> Tensor:
     return group_reduce(_scalar(float(cost.shape[-2]), cost), "sum", group)
 
 
-# %% book/chapters/04_optvq.md:315
+# %% book/chapters/04a_sinkhorn.md: def check_cost
 def check_cost(cost: Tensor) -> None:
     """Raise ValueError unless cost is a float32 or float64 tensor (..., N, K)."""
     if not isinstance(cost, Tensor) or cost.dtype not in (torch.float32, torch.float64):
@@ -50,10 +50,10 @@ def check_cost(cost: Tensor) -> None:
         raise ValueError(f"the cost must have shape (..., N, K), got {tuple(cost.shape)}")
 
 
-# %% book/chapters/04_optvq.md:343
+# %% book/chapters/04a_sinkhorn.md: def sinkhorn_textbook
 def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                       guard: float = 1e-8, group=None) -> Tensor:
-    """OptVQ's loop on the matrix, Eq. (sinkhorn-updates): (..., N, K) -> plan (..., N, K).
+    """OptVQ's loop on the matrix, Eq. (4.6): (..., N, K) -> plan (..., N, K).
 
     Uniform marginals (1/N per row, 1/K per column, total mass 1); ends with the rows. The
     column sums and N are taken over `group` when it is given, as in the official code.
@@ -70,11 +70,11 @@ def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
     return q
 
 
-# %% book/chapters/04_optvq.md:386
+# %% book/chapters/04a_sinkhorn.md: class ScaledPlan
 class ScaledPlan(NamedTuple):
-    """A Sinkhorn plan in factored form, Eq. (gibbs): P = diag(u) kernel diag(v)."""
+    """A Sinkhorn plan in factored form, Eq. (4.4): P = diag(u) kernel diag(v)."""
 
-    kernel: Tensor   # (..., N, K) exp(-epsilon (C - f - g)), entries in [0, 1], Eq. (stabilized)
+    kernel: Tensor   # (..., N, K) exp(-epsilon (C - f - g)), entries in [0, 1], Eq. (4.9)
     u: Tensor        # (..., N) row scaling
     v: Tensor        # (..., K) column scaling
 
@@ -87,7 +87,7 @@ class ScaledPlan(NamedTuple):
         return self.kernel.mul_(self.v[..., None, :]).argmax(-1)            # u_i > 0: irrelevant
 
 
-# %% book/chapters/04_optvq.md:422
+# %% book/chapters/04a_sinkhorn.md: def uniform_marginals
 def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
     """a = 1/N over all rows of all processes, b = 1/K: (..., N) and (..., K)."""
     n, k = total_rows(cost, group), cost.shape[-1]
@@ -96,11 +96,11 @@ def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-# %% book/chapters/04_optvq.md:442
+# %% book/chapters/04a_sinkhorn.md: def sinkhorn
 def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
              epsilon: float | Tensor = 10.0, iters: int = 5, group=None,
              inplace: bool = False) -> ScaledPlan:
-    """Sinkhorn's scaling iterations, Eq. (sinkhorn-updates), on a stabilized kernel.
+    """Sinkhorn's scaling iterations, Eq. (4.6), on a stabilized kernel.
 
     cost (..., N, K) in float32 or float64; a (..., N), b (..., K) marginals (default uniform);
     epsilon multiplies the cost (a float or a 0-dim tensor). Starts where the textbook loop starts
@@ -117,44 +117,23 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
     kernel = cost if inplace else cost.clone()                             # (..., N, K)
     eps = _scalar(epsilon, cost)
     tiny = torch.finfo(cost.dtype).tiny
-    # Eq. (stabilized): f_i = min_k C_ik, g_k = min_i (C_ik - f_i), kernel = exp(-eps (C - f - g))
+    # Eq. (4.9): f_i = min_k C_ik, g_k = min_i (C_ik - f_i), kernel = exp(-eps (C - f - g))
     f = kernel.amin(-1, keepdim=True)                                      # (..., N, 1)
     kernel.sub_(f)                                                         # C - f >= 0
     g = group_reduce(kernel.amin(-2, keepdim=True), "min", group)               # (..., 1, K)
     kernel.sub_(g).mul_(-eps).exp_()                                       # (..., N, K) in [0, 1]
-    # Eq. (start): the textbook's uniform start, u0 = exp(-eps (f - min f)), in (0, 1]
+    # Eq. (4.10): the textbook's uniform start, u0 = exp(-eps (f - min f)), in (0, 1]
     f_min = group_reduce(f.amin(-2, keepdim=True), "min", group)                # (..., 1, 1)
     u = torch.exp(-eps * (f - f_min)).squeeze(-1)                          # (..., N)
     for _ in range(iters):
         col = group_reduce((u[..., None, :] @ kernel).squeeze(-2), "sum", group)  # (..., K) K^T u
-        v = b / col.clamp_min(tiny)                                        # Eq. (sinkhorn-updates)
+        v = b / col.clamp_min(tiny)                                        # Eq. (4.6)
         v = (v / v.amax(-1, keepdim=True)).clamp_min(tiny)                 # scale-free; max 1
         u = a / (kernel @ v[..., None]).squeeze(-1).clamp_min(tiny)        # (..., N) K v
     return ScaledPlan(kernel, u, v)
 
 
-# %% book/chapters/04_optvq.md:602
-def center_(cost: Tensor, *, group=None) -> Tensor:
-    """Eq. (normalize), first part, in place: cost -= its mean; returns its standard deviation.
-
-    Mean and (unbiased) standard deviation over the last two dimensions of cost (..., N, K) and over
-    every process of `group`, in two exact passes; shape (..., 1, 1). No N x K temporary.
-    """
-    count = total_rows(cost, group) * cost.shape[-1]                          # N K, all processes
-    mean = group_reduce(cost.sum((-2, -1), keepdim=True), "sum", group) / count     # (..., 1, 1)
-    cost.sub_(mean)                                                            # C - mu
-    squares = torch.linalg.vector_norm(cost, dim=(-2, -1), keepdim=True).square()
-    return (group_reduce(squares, "sum", group) / (count - 1).clamp_min(1)).sqrt()  # sigma
-
-
-def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
-    """OptVQ's normalization, Eq. (normalize): standardise, then shift to a minimum of 0."""
-    centred = cost.clone()                                                     # (..., N, K)
-    centred /= center_(centred, group=group) + delta                           # C^ (Eq. 11)
-    return centred.sub_(group_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
-
-
-# %% book/chapters/04_optvq.md:817
+# %% book/chapters/04a_sinkhorn.md: def _logsumexp_
 def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped.
 
@@ -169,11 +148,11 @@ def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     return torch.where(empty, -math.inf, top + total.log()).squeeze(dim)
 
 
-# %% book/chapters/04_optvq.md:862
+# %% book/chapters/04a_sinkhorn.md: def sinkhorn_log
 def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
                  epsilon: float | Tensor = 10.0, iters: int = 5,
                  group=None) -> tuple[Tensor, Tensor]:
-    """Eq. (sinkhorn-updates) on potentials: log P_ik = alpha_i + beta_k - epsilon C_ik.
+    """Eq. (4.6) on potentials: log P_ik = alpha_i + beta_k - epsilon C_ik.
 
     cost (..., N, K) -> alpha (..., N), beta (..., K). Same start and order as the textbook
     loop; no under- or overflow at any scale. Holds two N x K buffers.
@@ -196,20 +175,41 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     return alpha, beta
 
 
-# %% book/chapters/04_optvq.md:917
+# %% book/chapters/04a_sinkhorn.md: def center_, def normalize_cost
+def center_(cost: Tensor, *, group=None) -> Tensor:
+    """Eq. (4.7), first part, in place: cost -= its mean; returns its standard deviation.
+
+    Mean and (unbiased) standard deviation over the last two dimensions of cost (..., N, K) and over
+    every process of `group`, in two exact passes; shape (..., 1, 1). No N x K temporary.
+    """
+    count = total_rows(cost, group) * cost.shape[-1]                          # N K, all processes
+    mean = group_reduce(cost.sum((-2, -1), keepdim=True), "sum", group) / count     # (..., 1, 1)
+    cost.sub_(mean)                                                            # C - mu
+    squares = torch.linalg.vector_norm(cost, dim=(-2, -1), keepdim=True).square()
+    return (group_reduce(squares, "sum", group) / (count - 1).clamp_min(1)).sqrt()  # sigma
+
+
+def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
+    """OptVQ's normalization, Eq. (4.7): standardise, then shift to a minimum of 0."""
+    centred = cost.clone()                                                     # (..., N, K)
+    centred /= center_(centred, group=group) + delta                           # C^ (Eq. 11)
+    return centred.sub_(group_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
+
+
+# %% book/chapters/04a_sinkhorn.md: class SinkhornSolver, OPTVQ_SOLVER
 @dataclass(frozen=True, kw_only=True)
 class SinkhornSolver:
     """Chapter 3's transport solver protocol: `solver(cost, a, b) -> plan`, ``argmax_``, potentials.
 
     cost (..., N, K), a (..., N), b (..., K) marginals summing to 1; leading dimensions are
     independent problems. The plan is detached, float64 for float64 costs and float32 otherwise.
-    method "scaling": Eqs. (stabilized), (sinkhorn-updates) in one buffer; "log": potentials, safe
+    method "scaling": Eqs. (4.9), (4.6) in one buffer; "log": potentials, safe
     at any scale; "textbook": OptVQ's official loop (uniform marginals only).
     """
 
     epsilon: float = 10.0       # multiplies the (normalized) cost; POT's 1/reg
-    iters: int = 100            # Sinkhorn iterations, Eq. (sinkhorn-updates)
-    normalize: bool = False     # OptVQ's Eq. (normalize) per problem
+    iters: int = 100            # Sinkhorn iterations, Eq. (4.6)
+    normalize: bool = False     # OptVQ's Eq. (4.7) per problem
     method: str = "log"         # one of METHODS
     group: object = field(default=None, repr=False)   # process group whose rows are reduced over
 
@@ -231,7 +231,7 @@ class SinkhornSolver:
                 raise ValueError("method='textbook' is OptVQ's loop for uniform marginals; use "
                                  "method='scaling' or 'log' for other marginals")
             return (normalize_cost(c) if self.normalize else c), a, b, eps   # per process
-        if self.normalize:                                                   # Eq. (normalize)
+        if self.normalize:                                                   # Eq. (4.7)
             eps = eps / (center_(c if inplace else c.clone(), group=self.group) + 1e-6)
         return c, a, b, eps
 
@@ -260,7 +260,7 @@ class SinkhornSolver:
 
     @torch.no_grad()
     def potentials(self, cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The plan and the dual potentials f (..., N), g (..., K) in the cost's units, Eq. (gibbs):
+        """The plan and the dual potentials f (..., N), g (..., K) in the cost's units, Eq. (4.4):
         P = exp(eps (f_i + g_k - C_ik)), with eps the (normalized) temperature. Log domain."""
         with torch.autocast(cost.device.type, enabled=False):
             c, a, b, eps = self._prepare(cost, a, b, inplace=False)
@@ -273,4 +273,4 @@ class SinkhornSolver:
 OPTVQ_SOLVER = SinkhornSolver(epsilon=10.0, iters=5, normalize=True, method="scaling")  # OptVQ's
 
 
-__all__ = ['METHODS', 'group_reduce', 'total_rows', 'check_cost', 'sinkhorn_textbook', 'ScaledPlan', 'uniform_marginals', 'sinkhorn', 'center_', 'normalize_cost', 'sinkhorn_log', 'SinkhornSolver', 'OPTVQ_SOLVER']
+__all__ = ['METHODS', 'group_reduce', 'total_rows', 'check_cost', 'sinkhorn_textbook', 'ScaledPlan', 'uniform_marginals', 'sinkhorn', 'sinkhorn_log', 'center_', 'normalize_cost', 'SinkhornSolver', 'OPTVQ_SOLVER']

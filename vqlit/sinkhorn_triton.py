@@ -1,22 +1,22 @@
-# This file is generated from book/chapters/04_optvq.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/a6b_sinkhorn_kernels.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/04_optvq.md:2173
+# %% book/chapters/a6b_sinkhorn_kernels.md: MAX_FUSED_CODES, _TILE, _COLUMNS
 """OptVQ's assignment fused into Triton kernels: eight passes over the N x K matrix, one buffer.
 
-`vqlit.optvq.sinkhorn_assign` uses it on CUDA for float32 features and up to MAX_FUSED_CODES
-codes, and its torch path, after one warning, where a kernel fails (vqlit.nearest_triton's
-`try_fused`). Under Triton's interpreter (TRITON_INTERPRET=1, set before the kernels are defined)
-the kernels also run on CPU tensors where vqlit.nearest_triton's `interpreter_works()`: that is how
-the book and the tests check them without a GPU.
+`vqlit.optvq.sinkhorn_assign` uses it, once imported (it is opt-in), on CUDA for float32 features
+and up to MAX_FUSED_CODES codes, and its torch path, after one warning, where a kernel fails
+(vqlit.nearest_triton's `try_fused`). Under Triton's interpreter (TRITON_INTERPRET=1, set before
+the kernels are defined) the kernels also run on CPU tensors where vqlit.nearest_triton's
+`interpreter_works()`: that is how the book and the tests check them without a GPU.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from vqlit.nearest_triton import jit, tl, triton, triton_available
+from vqlit.nearest_triton import jit, tl, triton, triton_available, try_fused
 from vqlit.sinkhorn import group_reduce, total_rows
 from vqlit.vq import squared_distances
 
@@ -25,7 +25,7 @@ _TILE = 16384             # entries a program holds at once: BLOCK_M rows x BLOC
 _COLUMNS = 1024           # columns per program where the programs' column vectors are combined
 
 
-# %% book/chapters/04_optvq.md:2236
+# %% book/chapters/a6b_sinkhorn_kernels.md: def _moments_kernel
 @jit
 def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -51,7 +51,7 @@ def _moments_kernel(S, F, MEAN, M2, GPART, N, K, P,
     tl.store(GPART + pid * K + cols, g, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2285
+# %% book/chapters/a6b_sinkhorn_kernels.md: def _columns_kernel
 @jit
 def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
                     SCALE: tl.constexpr, BLOCK: tl.constexpr):
@@ -74,12 +74,12 @@ def _columns_kernel(PART, B, OUT, OUT_MAX, P, K, tiny,
         tl.store(OUT + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2335
+# %% book/chapters/a6b_sinkhorn_kernels.md: def _start_kernel
 @jit
 def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
                   NORMALIZE: tl.constexpr, BLOCK: tl.constexpr):
     """One program: STATE = [eps, min_i f_i], eps = epsilon / (sigma + 1e-6) with sigma from the
-    row moments by Eq. (pooled-variance) (Eq. normalize), or epsilon itself."""
+    row moments by Eq. (6) (Eq. normalize), or epsilon itself."""
     offs = tl.arange(0, BLOCK)
     total = tl.zeros([BLOCK], tl.float32)
     low = tl.full([BLOCK], float("inf"), tl.float32)
@@ -102,7 +102,7 @@ def _start_kernel(F, MEAN, M2, STATE, N, K, epsilon,
     tl.store(STATE + 1 + offs, tl.min(low, 0) + tl.zeros([BLOCK], tl.float32), mask=offs == 0)
 
 
-# %% book/chapters/04_optvq.md:2385
+# %% book/chapters/a6b_sinkhorn_kernels.md: def _load_v
 @jit
 def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     """v / max(v), clamped at the smallest normal number, as `sinkhorn` (scale-free)."""
@@ -112,13 +112,13 @@ def _load_v(V, VMAX, NV, cols, cmask, tiny, BLOCK_V: tl.constexpr):
     return tl.where(cmask, v, 0.0)
 
 
-# %% book/chapters/04_optvq.md:2421
+# %% book/chapters/a6b_sinkhorn_kernels.md: def _kernel_kernel
 @jit
 def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
-    """Pass 3 (reads and writes S): S <- exp(-eps (C - f - g)), Eq. (stabilized), and per program
-    the column sums of diag(u) kernel with u = exp(-eps (f - min f)), Eq. (start): the first
-    half-step of Eq. (sinkhorn-updates)."""
+    """Pass 3 (reads and writes S): S <- exp(-eps (C - f - g)), Eq. (4.9), and per program
+    the column sums of diag(u) kernel with u = exp(-eps (f - min f)), Eq. (4.10): the first
+    half-step of Eq. (4.6)."""
     pid = tl.program_id(0)
     eps = tl.load(STATE)
     f_min = tl.load(STATE + 1)
@@ -142,12 +142,12 @@ def _kernel_kernel(S, F, G, STATE, CPART, N, K, P,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2477
+# %% book/chapters/a6b_sinkhorn_kernels.md: def _scaling_kernel
 @jit
 def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
                     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
     """Passes 4 to 7 (read Q, the kernel): u_i = a / (K v)_i for a tile of whole rows, then the
-    column sums of diag(u) K for the next v: both halves of Eq. (sinkhorn-updates) in one read."""
+    column sums of diag(u) K for the next v: both halves of Eq. (4.6) in one read."""
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK_K)
     cmask = cols < K
@@ -164,7 +164,7 @@ def _scaling_kernel(Q, V, VMAX, NV, A, CPART, N, K, P, tiny,
     tl.store(CPART + pid * K + cols, acc, mask=cmask)
 
 
-# %% book/chapters/04_optvq.md:2523
+# %% book/chapters/a6b_sinkhorn_kernels.md: def _argmax_kernel
 @jit
 def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
                    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_V: tl.constexpr):
@@ -185,7 +185,7 @@ def _argmax_kernel(Q, V, VMAX, NV, OUT, N, K, P, tiny,
         tl.store(OUT + rows, tl.minimum(first, K - 1).to(tl.int64), mask=rmask)  # in the codebook
 
 
-# %% book/chapters/04_optvq.md:2571
+# %% book/chapters/a6b_sinkhorn_kernels.md: def _launch
 def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple[int, int, dict]:
     """(P programs, column blocks, the row kernels' sizes) for an N x K matrix on `device`."""
     block_k = max(16, triton.next_power_of_2(k))
@@ -199,7 +199,7 @@ def _launch(n: int, k: int, device: torch.device, programs: int | None) -> tuple
     return p, blocks, rows_launch
 
 
-# %% book/chapters/04_optvq.md:2603
+# %% book/chapters/a6b_sinkhorn_kernels.md: def _start_in_group
 def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tensor,
                     state: Tensor, epsilon: float, normalize: bool, group) -> Tensor:
     """`_start_kernel` over the processes of `group`: reduces g in place, writes STATE = [eps,
@@ -208,7 +208,7 @@ def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tens
     group_reduce(g, "min", group)
     rows = total_rows(scores, group)                         # N over all processes
     eps = torch.full((), float(epsilon), device=scores.device)
-    if normalize:                                             # Eq. (pooled-variance)
+    if normalize:                                             # Eq. (6)
         grand = group_reduce(mean.sum(), "sum", group) / rows
         m2_all = group_reduce(m2.sum() + k * (mean - grand).square().sum(), "sum", group)
         eps = eps / ((m2_all / (rows * k - 1).clamp_min(1)).sqrt() + 1e-6)
@@ -216,7 +216,7 @@ def _start_in_group(scores: Tensor, f: Tensor, mean: Tensor, m2: Tensor, g: Tens
     return 1.0 / rows
 
 
-# %% book/chapters/04_optvq.md:2636
+# %% book/chapters/a6b_sinkhorn_kernels.md: def _check_fused
 def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> None:
     """Raise unless the kernels can run on z's device for this codebook, iters and epsilon."""
     if not triton_available(z.device):
@@ -232,13 +232,13 @@ def _check_fused(z: Tensor, codebook: Tensor, iters: int, epsilon: float) -> Non
         raise ValueError(f"epsilon must be positive (it multiplies the cost), got {epsilon}")
 
 
-# %% book/chapters/04_optvq.md:2670
+# %% book/chapters/a6b_sinkhorn_kernels.md: def fused_assign
 @torch.no_grad()
 def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                  normalize: bool = True, group=None, programs: int | None = None) -> Tensor:
     """`sinkhorn_assign` with OptVQ's scaling form in eight passes: (N, d), (K, d) -> (N,) int64.
 
-    The same steps as the torch path, Eqs. (normalize), (stabilized), (sinkhorn-updates), in
+    The same steps as the torch path, Eqs. (4.7), (4.9), (4.6), in
     float32. Reductions over rows (column minima and sums, the normalization's moments) are
     combined across programs by small kernels, or, with `group`, by torch operations with
     all-reduces over its processes in between.

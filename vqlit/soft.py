@@ -1,10 +1,10 @@
-# This file is generated from book/chapters/02_soft_vq.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/02b_bayes_estimator.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/02_soft_vq.md:277
+# %% book/chapters/02b_bayes_estimator.md: LOG_VAR_RANGE, def component_log_likelihood
 """The Bayesian (soft) quantizer of Wu & Flierl: the posterior mean of the codeword under a
-Gaussian mixture with one variance per component, and the soft VQ-VAE built around it."""
+Gaussian mixture with one variance per component."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,6 @@ import math
 import torch
 from torch import Tensor, nn
 
-from vqlit.models import AutoEncoder, AutoEncoderOutput, MLPDecoder, MLPEncoder
 from vqlit.vq import (Assignment, Quantizer, QuantizerOutput, init_codebook, squared_distances,
                       vq_loss)
 
@@ -20,20 +19,20 @@ LOG_VAR_RANGE = 30.0   # log-variances are clamped to [-30, 30]: exp(-s) stays f
 
 
 def component_log_likelihood(z: Tensor, codebook: Tensor, log_var: Tensor) -> Tensor:
-    """log N(z_i; mu_k, exp(s_k) I), Eq. (soft-gauss): (N, d), (K, d), (K,) or (N, K) -> (N, K)."""
+    """log N(z_i; mu_k, exp(s_k) I), Eq. (2.3): (N, d), (K, d), (K,) or (N, K) -> (N, K)."""
     s = log_var.clamp(-LOG_VAR_RANGE, LOG_VAR_RANGE)                  # (K,) or (N, K)
     d = z.shape[-1]
     dist = squared_distances(z, codebook)                            # (N, K) float32 or float64
     return -0.5 * (dist * torch.exp(-s) + d * s + d * math.log(2 * math.pi))   # (N, K)
 
 
-# %% book/chapters/02_soft_vq.md:368
+# %% book/chapters/02b_bayes_estimator.md: NORMALIZERS, def posterior_logits, def posterior_weights, def bayes_estimate
 NORMALIZERS = ("gaussian", "released", "none")
 
 
 def posterior_logits(z: Tensor, codebook: Tensor, log_var: Tensor,
                      normalizer: str = "gaussian") -> Tensor:
-    """l_k of Eq. (soft-weights): (N, d), (K, d), (K,) or (N, K) -> (N, K)."""
+    """l_k of Eq. (2.5): (N, d), (K, d), (K,) or (N, K) -> (N, K)."""
     if normalizer not in NORMALIZERS:
         raise ValueError(f"normalizer must be one of {NORMALIZERS}, got {normalizer!r}")
     s = log_var.clamp(-LOG_VAR_RANGE, LOG_VAR_RANGE)                  # (K,) or (N, K)
@@ -47,26 +46,26 @@ def posterior_logits(z: Tensor, codebook: Tensor, log_var: Tensor,
 
 def posterior_weights(z: Tensor, codebook: Tensor, log_var: Tensor,
                       normalizer: str = "gaussian") -> Tensor:
-    """p(mu_k | z'), Eq. (soft-weights): (N, d), (K, d), (K,) or (N, K) -> (N, K), rows sum to 1."""
+    """p(mu_k | z'), Eq. (2.5): (N, d), (K, d), (K,) or (N, K) -> (N, K), rows sum to 1."""
     return torch.softmax(posterior_logits(z, codebook, log_var, normalizer), dim=-1)
 
 
 def bayes_estimate(z: Tensor, codebook: Tensor, log_var: Tensor,
                    normalizer: str = "gaussian") -> Tensor:
-    """The posterior mean sum_k p(mu_k | z') mu_k, Eq. (soft-estimator): (N, d) -> (N, d)."""
+    """The posterior mean sum_k p(mu_k | z') mu_k, Eq. (2.4): (N, d) -> (N, d)."""
     weights = posterior_weights(z, codebook, log_var, normalizer)     # (N, K)
     return weights @ codebook.to(weights.dtype)                       # (N, d)
 
 
-# %% book/chapters/02_soft_vq.md:790
+# %% book/chapters/02b_bayes_estimator.md: class BayesianQuantizer
 class BayesianQuantizer(Quantizer):
-    """Wu & Flierl's soft quantizer: the posterior mean of the codeword, Eq. (soft-estimator),
-    trained with Eq. (soft-loss). Variances come from the caller (an encoder head) or are its own.
+    """Wu & Flierl's soft quantizer: the posterior mean of the codeword, Eq. (2.4),
+    trained with Eq. (2.6). Variances come from the caller (an encoder head) or are its own.
     """
 
     def __init__(self, *, num_codes: int, dim: int, heads: int = 1,
-                 codebook_weight: float = 1.0,    # codewords and variances, Eq. (soft-loss)
-                 commitment_weight: float = 0.25, # beta, the encoder's term in Eq. (soft-loss)
+                 codebook_weight: float = 1.0,    # codewords and variances, Eq. (2.6)
+                 commitment_weight: float = 0.25, # beta, the encoder's term in Eq. (2.6)
                  noise_std: float = 0.0,          # std of the latent noise added in training mode
                  log_var: float = 0.0,            # initial value of the module's own log sigma_k^2
                  learn_var: bool = True,          # train the module's own log-variances
@@ -109,7 +108,7 @@ class BayesianQuantizer(Quantizer):
         if self.training and self.noise_std > 0:
             flat = flat + self.noise_std * torch.randn_like(flat)            # z'_e = z_e + eps
         logits = posterior_logits(flat, codebook, s.to(flat.dtype), self.normalizer)  # (N, K)
-        estimate = torch.softmax(logits, -1) @ codebook          # (N, d) Eq. (soft-estimator)
+        estimate = torch.softmax(logits, -1) @ codebook          # (N, d) Eq. (2.4)
         loss = vq_loss(flat, estimate, codebook_weight=self.codebook_weight,       # (soft-loss)
                        commitment_weight=self.commitment_weight)
         return Assignment(estimate, logits.argmax(-1), loss)     # indices: most probable codes
@@ -120,43 +119,4 @@ class BayesianQuantizer(Quantizer):
                 f"normalizer={self.normalizer!r}, learn_var={self.log_var.requires_grad}")
 
 
-# %% book/chapters/02_soft_vq.md:912
-class SoftAutoEncoder(AutoEncoder):
-    """An AutoEncoder whose encoder emits d + K channels: z_e and K log-variances for the
-    BayesianQuantizer (the paper's two output layers, as one layer split in two)."""
-
-    def encode_with_variances(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Images -> channels-last z_e (..., d) and log-variances (..., K)."""
-        out = self.encoder(2 * x - 1 if self.signed_inputs else x)
-        out = out.movedim(1, -1) if out.ndim > 2 else out                 # (B, ..., d + K)
-        d, k = self.quantizer.dim, self.quantizer.num_codes
-        if out.shape[-1] != d + k:
-            raise ValueError(f"the encoder must emit dim + num_codes = {d + k} channels, "
-                             f"got {out.shape[-1]}")
-        return out[..., :d], out[..., d:]                                 # (B, d), (B, K)
-
-    def encode(self, x: Tensor) -> Tensor:
-        return self.encode_with_variances(x)[0]
-
-    def forward(self, x: Tensor) -> AutoEncoderOutput:
-        z, log_var = self.encode_with_variances(x)
-        q = self.quantizer(z, log_var)
-        return AutoEncoderOutput(self.decode(q.quantized), z, q)
-
-
-def soft_mlp_autoencoder(*, num_codes: int = 128, image_shape=(1, 28, 28), latent_dim: int = 64,
-                         commitment_weight: float = 2.5, noise_std: float = 0.0,
-                         quantizer_weight: float = 1.0,
-                         normalizer: str = "gaussian") -> SoftAutoEncoder:
-    """Wu & Flierl's soft VQ-VAE for MNIST: MLP encoder with a head of K log-variances."""
-    quantizer = BayesianQuantizer(num_codes=num_codes, dim=latent_dim,
-                                  commitment_weight=commitment_weight,
-                                  noise_std=noise_std, normalizer=normalizer,
-                                  learn_var=False)            # the head supplies the variances
-    return SoftAutoEncoder(
-        encoder=MLPEncoder(image_shape=image_shape, latent_dim=latent_dim + num_codes),
-        decoder=MLPDecoder(image_shape=image_shape, latent_dim=latent_dim),
-        quantizer=quantizer, quantizer_weight=quantizer_weight)
-
-
-__all__ = ['LOG_VAR_RANGE', 'component_log_likelihood', 'NORMALIZERS', 'posterior_logits', 'posterior_weights', 'bayes_estimate', 'BayesianQuantizer', 'SoftAutoEncoder', 'soft_mlp_autoencoder']
+__all__ = ['LOG_VAR_RANGE', 'component_log_likelihood', 'NORMALIZERS', 'posterior_logits', 'posterior_weights', 'bayes_estimate', 'BayesianQuantizer']

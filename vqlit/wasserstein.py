@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/03_vq_wae.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/03c_wasserstein_quantizer.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/03_vq_wae.md:198
+# %% book/chapters/03c_wasserstein_quantizer.md: class Solver
 """Optimal transport as a quantizer loss (VQ-WAE): an exact solver, the transport cost with its
 (sub)gradients, and the Wasserstein quantizer, whose solver is a parameter."""
 from __future__ import annotations
@@ -17,21 +17,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vqlit.vq import Assignment, Quantizer, init_codebook, nearest_code, squared_distances
+from vqlit.vq import Assignment, Quantizer, nearest_code, squared_distances
 
 
 
 class Solver(Protocol):
     """A transport solver: `solver(cost, a, b) -> plan` (..., N, K), with no autograd history.
 
-    Optional: `potentials(cost, a, b) -> (plan, f, g)`, Eq. (ot-dual); `argmax_(cost, a, b)`, the
+    Optional: `potentials(cost, a, b) -> (plan, f, g)`, Eq. (3.2); `argmax_(cost, a, b)`, the
     largest entry of each row of the plan, (..., N), allowed to overwrite cost.
     """
 
     def __call__(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor: ...
 
 
-# %% book/chapters/03_vq_wae.md:228
+# %% book/chapters/03c_wasserstein_quantizer.md: def _broadcast_marginals
 def _broadcast_marginals(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Check the shapes of an OT problem; a, b broadcast to (..., N) and (..., K)."""
     if not isinstance(cost, Tensor) or not cost.is_floating_point() or cost.ndim < 2:
@@ -49,9 +49,9 @@ def _broadcast_marginals(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Te
                          f"(..., {k})") from None
 
 
-# %% book/chapters/03_vq_wae.md:264
+# %% book/chapters/03c_wasserstein_quantizer.md: class ExactOT
 class ExactOT:
-    """Exact optimal transport, Eq. (ot-lp), by POT's network simplex (ot.emd).
+    """Exact optimal transport, Eq. (3.1), by POT's network simplex (ot.emd).
 
     `solver(cost, a, b) -> plan`: cost (..., N, K), a (..., N), b (..., K) non-negative, each
     summing to 1; the plan (..., N, K) has cost's device and dtype and no autograd history.
@@ -66,7 +66,7 @@ class ExactOT:
         return self.potentials(cost, a, b)[0]
 
     def potentials(self, cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The plan and the dual potentials f (..., N), g (..., K) of Eq. (ot-dual)."""
+        """The plan and the dual potentials f (..., N), g (..., K) of Eq. (3.2)."""
         import ot
 
         a, b = _broadcast_marginals(cost, a, b)
@@ -102,13 +102,13 @@ class ExactOT:
         return f"ExactOT(max_iter={self.max_iter}, threads={self.threads})"
 
 
-# %% book/chapters/03_vq_wae.md:749
+# %% book/chapters/03c_wasserstein_quantizer.md: def transport_cost
 def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
                    solver: Solver | None = None) -> tuple[Tensor, Tensor]:
-    """W = <P*, C> per problem, Eq. (ot-lp), and the plan P*: (..., N, K) -> (...), (..., N, K).
+    """W = <P*, C> per problem, Eq. (3.1), and the plan P*: (..., N, K) -> (...), (..., N, K).
 
-    Differentiable as Eq. (ot-grad): dW/dcost = P*; and dW/da = f*, dW/db = g* (the potentials of
-    Eq. (ot-dual)) when a or b requires grad, which needs a solver with a `potentials` method.
+    Differentiable as Eq. (3.9): dW/dcost = P*; and dW/da = f*, dW/db = g* (the potentials of
+    Eq. (3.2)) when a or b requires grad, which needs a solver with a `potentials` method.
     """
     solver = solver if solver is not None else ExactOT()
     duals = (a.requires_grad or b.requires_grad) and torch.is_grad_enabled()
@@ -128,7 +128,7 @@ def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
     return value, plan
 
 
-# %% book/chapters/03_vq_wae.md:894
+# %% book/chapters/03c_wasserstein_quantizer.md: def home_logits
 def home_logits(positions: int, num_codes: int) -> Tensor:
     """Initial logits of learned codeword weights: (S, K), 1 on the floor(K/S) home codewords of
     each position (the official code's 8 for K=512, S=64), 0 elsewhere."""
@@ -139,35 +139,35 @@ def home_logits(positions: int, num_codes: int) -> Tensor:
     return logits
 
 
-# %% book/chapters/03_vq_wae.md:914
+# %% book/chapters/03c_wasserstein_quantizer.md: class WassersteinQuantizer
 class WassersteinQuantizer(Quantizer):
     """VQ-WAE's quantizer: nearest codeword forward, straight-through backward, and the loss of
-    Eq. (wae-code), lambda * the Wasserstein distance between the batch's latents and the codeword
+    Eq. (3.10), lambda * the Wasserstein distance between the batch's latents and the codeword
     measure (one transport problem per latent position, or one for all latents), plus a KL pull of
     learned codeword weights towards uniform. The OT solver is a parameter (default: ExactOT)."""
 
-    def __init__(self, *, num_codes: int, dim: int, heads: int = 1,
+    def __init__(self, *,
                  solver: Solver | None = None,   # solver(cost, a, b) -> plan; None: ExactOT()
-                 ws_weight: float = 1e-3,        # lambda, Eq. (wae-code): code 1e-3, paper 1
+                 ws_weight: float = 1e-3,        # lambda, Eq. (3.10): code 1e-3, paper 1
                  per_position: bool = True,      # one problem per position (code) or one for all
                  learned_weights: bool = False,  # pi = softmax(logits) (code) or uniform (paper)
                  positions: int = 1,             # latent positions S with learned weights
                  kl_weight: float = 1.0,         # kappa: pull of learned weights to uniform
                  init: str = "normal",           # one of vqlit.vq.INITS; N(0, 1) as the code
-                 check_finite: bool = True):
-        super().__init__(num_codes=num_codes, dim=dim, heads=heads, check_finite=check_finite)
+                 **common):                      # num_codes, dim, heads, kmeans_init, check_finite
+        super().__init__(init=init, **common)                     # the codebook (K, d/H) from init
         if positions < 1:
             raise ValueError(f"positions must be at least 1, got {positions}")
         self.solver = solver if solver is not None else ExactOT()
         self.ws_weight, self.kl_weight, self.per_position = ws_weight, kl_weight, per_position
-        self.codebook = nn.Parameter(init_codebook(num_codes, self.code_dim, init))  # (K, d/H)
         self.register_parameter("logits", None)
         if learned_weights:
             if not callable(getattr(self.solver, "potentials", None)):
                 raise ValueError(f"learned codeword weights get their gradient from the dual "
                                  f"potentials, and {self.solver!r} has no `potentials` method")
             rows = positions if per_position else 1
-            logits = home_logits(rows, num_codes) if per_position else torch.zeros(1, num_codes)
+            k = self.num_codes
+            logits = home_logits(rows, k) if per_position else torch.zeros(1, k)
             self.logits = nn.Parameter(logits)                                   # (S, K)
 
     def groups(self, flat: Tensor, batch_shape: torch.Size) -> Tensor:
@@ -188,7 +188,7 @@ class WassersteinQuantizer(Quantizer):
         return self.logits.to(dtype).softmax(-1).expand(groups, -1)              # (S, K)
 
     def transport_loss(self, z: Tensor, codebook: Tensor) -> Tensor:
-        """Eq. (wae-code) for groups of latents z (S, n, d) and the codebook (K, d)."""
+        """Eq. (3.10) for groups of latents z (S, n, d) and the codebook (K, d)."""
         s, n, _ = z.shape
         cost = squared_distances(z, codebook)                               # (S, n, K) D_ik
         a = z.new_full((s, n), 1 / n)                                             # (S, n) 1/B
@@ -202,11 +202,11 @@ class WassersteinQuantizer(Quantizer):
         return loss
 
     def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size) -> Assignment:
-        indices = nearest_code(flat.detach(), codebook.detach())       # (N,) Eq. (vq-nearest)
+        indices = nearest_code(flat.detach(), codebook.detach())       # (N,) Eq. (1.1)
         codes = F.embedding(indices, codebook.detach())                           # (N, d)
         if not self.training:                                     # evaluation: nothing solved
             return Assignment(codes, indices, flat.new_zeros(()))
-        loss = self.transport_loss(self.groups(flat, batch_shape), codebook)  # Eq. (wae-code)
+        loss = self.transport_loss(self.groups(flat, batch_shape), codebook)  # Eq. (3.10)
         return Assignment(codes, indices, loss)
 
     def extra_repr(self) -> str:

@@ -1,0 +1,349 @@
+# This file is generated from book/chapters/a4a_registry.md by tools/export.py. Do not edit it:
+# edit the chapter, then run `python tools/export.py`.
+
+
+# %% book/chapters/a4a_registry.md: statements
+"""The papers' protocols as named experiments: data, model and recipe per scale, the papers'
+numbers, Chapter 5's group, and the metrics of Chapter 5's comparison."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from vqlit.data_batching import ImageData
+from vqlit.distances import nearest_code
+from vqlit.ema import EMAVectorQuantizer
+from vqlit.evaluation import evaluate
+from vqlit.family import BalancedSoftQuantizer
+from vqlit.fsq import FSQuantizer
+from vqlit.models import residual_autoencoder, small_cnn_autoencoder
+from vqlit.optvq import SinkhornQuantizer
+from vqlit.sinkhorn import OPTVQ_SOLVER, SinkhornSolver
+from vqlit.soft import BayesianQuantizer
+from vqlit.train_config import TrainConfig
+from vqlit.vq import VectorQuantizer
+from vqlit.wasserstein import WassersteinQuantizer
+
+
+# %% book/chapters/a4a_registry.md: class Experiment, EXPERIMENTS, def register, def get_experiment
+@dataclass(frozen=True)
+class Experiment:
+    """One paper's protocol for one row of one of its tables."""
+
+    name: str                                      # e.g. "vq_nn_mnist"
+    chapter: str                                   # the chapter that derives the method
+    summary: str                                   # one line for `reproduce --list`
+    dataset: str                                   # the paper's data set
+    model: Callable[[ImageData], nn.Module]        # data -> a model with .loss(x)
+    recipes: dict[str, dict]                       # scale -> TrainConfig fields, "epochs", subsets
+    image_size: int | None = 32                    # resize to this side (None: native size)
+    metrics: Callable[[nn.Module, ImageData, str], dict] | None = None  # None: reconstruction
+    paper: dict[str, float] = field(default_factory=dict)           # the paper's numbers
+    source: str = ""                               # where the paper prints them
+    evaluation: dict[str, dict] = field(default_factory=dict)       # scale -> metric settings
+
+    def config(self, scale: str, train_size: int, **overrides) -> TrainConfig:
+        """The TrainConfig of this experiment at `scale` for a training set of train_size."""
+        recipe = {k: v for k, v in self.recipes[scale].items()
+                  if k not in ("train", "test", "model")}
+        if "epochs" in recipe:                                 # epochs -> steps, rounded up
+            recipe["steps"] = math.ceil(recipe.pop("epochs") * train_size / recipe["batch_size"])
+        return TrainConfig(**{**recipe, **overrides})
+
+    def build(self, data: ImageData, scale: str) -> nn.Module:
+        """The model this experiment trains at `scale` on `data` (the recipe's own, if any)."""
+        return self.recipes[scale].get("model", self.model)(data)
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    if experiment.name in EXPERIMENTS:
+        raise ValueError(f"experiment {experiment.name!r} is registered twice")
+    if missing := {"smoke", "quick", "full"} - set(experiment.recipes):
+        raise ValueError(f"experiment {experiment.name!r} has no recipe for {sorted(missing)}")
+    EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"no experiment named {name!r}; `python -m vqlit reproduce --list` "
+                         f"names them: {', '.join(sorted(EXPERIMENTS))}")
+    return EXPERIMENTS[name]
+
+
+# %% book/chapters/a4a_registry.md: _OPTVQ_RECIPE, VQ_SCALES, OPTVQ_SCALES, _WAE_RECIPE, ...
+_OPTVQ_RECIPE = dict(lr=4.6e-3, optimizer="adamw", eps=1e-7, weight_decay=0.05,
+                     schedule="onecycle", grad_clip=1.0)
+VQ_SCALES = {      # Chapter 1's live sizes; full: OptVQ's protocol
+    "smoke": dict(_OPTVQ_RECIPE, steps=60, batch_size=128, train=4096, test=1000, log_every=2),
+    "quick": dict(_OPTVQ_RECIPE, steps=500, batch_size=128, log_every=16),
+    "full": dict(_OPTVQ_RECIPE, epochs=100, batch_size=1024, log_every=100),
+}
+OPTVQ_SCALES = {   # Chapter 4's live sizes; full: OptVQ's protocol
+    "smoke": dict(_OPTVQ_RECIPE, steps=40, batch_size=16, train=2048, test=500, log_every=1),
+    "quick": dict(_OPTVQ_RECIPE, steps=500, batch_size=64, log_every=16),
+    "full": dict(_OPTVQ_RECIPE, epochs=100, batch_size=1024, log_every=100),
+}
+_WAE_RECIPE = dict(lr=1e-3, optimizer="adam")
+VQWAE_SCALES = {
+    "smoke": dict(_WAE_RECIPE, steps=30, batch_size=32, train=1024, test=256, log_every=10),
+    "quick": dict(_WAE_RECIPE, steps=1500, batch_size=32, test=2000, log_every=100),
+    "full": dict(_WAE_RECIPE, epochs=100, batch_size=32, log_every=500),
+}
+VQWAE_LIVE_SCALES = {   # Chapter 3's live image run and its |C| sweep (sweep_steps), its backbone
+    "smoke": dict(_WAE_RECIPE, steps=20, sweep_steps=5, batch_size=32, train=2048, test=256,
+                  backbone="small CNN"),
+    "quick": dict(_WAE_RECIPE, steps=500, sweep_steps=250, batch_size=32, test=2000,
+                  backbone="small CNN"),
+    "full": dict(_WAE_RECIPE, steps=2000, sweep_steps=1000, batch_size=32, backbone="residual CNN"),
+}
+# The papers' numbers for the rows registered here (labelled as the papers' wherever shown).
+_OPTVQ_BASELINE = {"mnist": {"psnr": 9.02, "usage": 0.0020},
+                   "cifar10": {"psnr": 14.57, "usage": 0.0010}}
+_VQWAE_VQVAE = {  # VQ-WAE Table 1 (ICLR text): its VQ-VAE rows
+    "mnist": {"ssim": 0.98, "psnr": 33.37, "lpips": 0.02, "rfid": 4.8, "perplexity": 47.2},
+    "cifar10": {"ssim": 0.70, "psnr": 23.14, "lpips": 0.35, "rfid": 77.3, "perplexity": 69.8}}
+
+
+def _small_cnn(quantizer: Callable[[], nn.Module]) -> Callable[[ImageData], nn.Module]:
+    return lambda data: small_cnn_autoencoder(quantizer(), channels=data.image_shape[0],
+                                              code_dim=8)
+
+
+for _ds in ("mnist", "cifar10"):
+    register(Experiment(
+        f"vq_nn_{_ds}", "01_vq_preliminaries",
+        f"OptVQ Table 2 baseline: nearest-neighbour VQ, {_ds}", _ds,
+        _small_cnn(lambda: VectorQuantizer(num_codes=1024, dim=8)), VQ_SCALES,
+        paper=_OPTVQ_BASELINE[_ds], source="OptVQ Table 2"))
+    register(Experiment(
+        f"vq_ema_{_ds}", "01_vq_preliminaries",
+        f"OptVQ Table 2 setting with the EMA codebook, {_ds}", _ds,
+        _small_cnn(lambda: EMAVectorQuantizer(num_codes=1024, dim=8)), VQ_SCALES))
+    register(Experiment(
+        f"wae_vqvae_{_ds}", "03_vq_wae", f"VQ-WAE Table 1 baseline: VQ-VAE with the residual CNN, "
+        f"{_ds}", _ds,
+        lambda data: residual_autoencoder(VectorQuantizer(num_codes=512, dim=64),
+                                          channels=data.image_shape[0]),
+        VQWAE_SCALES, paper=_VQWAE_VQVAE[_ds], source="VQ-WAE Table 1"))
+
+
+# %% book/chapters/a4a_registry.md: _VQWAE_PAPER, _VQWAE_SWEEP, _VQVAE_SWEEP, def _vqwae_quantizer, ...
+_VQWAE_PAPER = {  # VQ-WAE Table 1 (ICLR text): the VQ-WAE rows
+    "mnist": {"ssim": 0.99, "psnr": 35.61, "lpips": 0.01, "rfid": 2.4, "perplexity": 507.7},
+    "cifar10": {"ssim": 0.80, "psnr": 25.93, "lpips": 0.23, "rfid": 54.9, "perplexity": 505.0},
+}
+_VQWAE_SWEEP = {  # VQ-WAE Table 2: perplexity of VQ-WAE at |C| = 64, 128, 256, 512
+    "mnist": {64: 63.8, 128: 127.7, 256: 255.1, 512: 507.7},
+    "cifar10": {64: 63.4, 128: 126.1, 256: 252.0, 512: 505.0},
+}
+_VQVAE_SWEEP = {  # VQ-WAE Table 2: perplexity of its VQ-VAE baseline at the same sizes
+    "mnist": {64: 47.8, 128: 70.3, 256: 52.0, 512: 47.2},
+    "cifar10": {64: 24.3, 128: 44.9, 256: 85.1, 512: 69.8},
+}
+
+
+def _vqwae_quantizer(num_codes: int, dim: int, iters: int = 300) -> nn.Module:
+    """The official code's quantizer: one problem per position of the 8 x 8 grid, learned pi."""
+    return WassersteinQuantizer(
+        num_codes=num_codes, dim=dim, ws_weight=1e-3, per_position=True, learned_weights=True,
+        positions=64, kl_weight=1.0, init="normal",
+        solver=SinkhornSolver(epsilon=100.0, iters=iters, normalize=True))
+
+
+def _wasserstein_model(num_codes: int) -> Callable[[ImageData], nn.Module]:
+    return lambda data: residual_autoencoder(_vqwae_quantizer(num_codes, 64),
+                                             channels=data.image_shape[0])
+
+
+for _ds in ("mnist", "cifar10"):
+    register(Experiment(
+        f"wae_vqwae_{_ds}", "03_vq_wae", f"VQ-WAE Table 1: Wasserstein quantizer, |C| = 512, {_ds}",
+        _ds, _wasserstein_model(512), VQWAE_SCALES, paper=_VQWAE_PAPER[_ds],
+        source="VQ-WAE Table 1"))
+    for _k, _ppl in _VQWAE_SWEEP[_ds].items():
+        register(Experiment(
+            f"wae_sweep_k{_k}_{_ds}", "03_vq_wae", f"VQ-WAE Table 2: |C| = {_k}, {_ds}", _ds,
+            _wasserstein_model(_k), VQWAE_SCALES, paper={"perplexity": _ppl},
+            source="VQ-WAE Table 2"))
+        register(Experiment(
+            f"wae_vqvae_sweep_k{_k}_{_ds}", "03_vq_wae", f"VQ-WAE Table 2 baseline: VQ-VAE, "
+            f"|C| = {_k}, {_ds}", _ds,
+            lambda data, k=_k: residual_autoencoder(VectorQuantizer(num_codes=k, dim=64),
+                                                    channels=data.image_shape[0]),
+            VQWAE_SCALES, paper={"perplexity": _VQVAE_SWEEP[_ds][_k]}, source="VQ-WAE Table 2"))
+
+
+# %% book/chapters/a4a_registry.md: _OPTVQ_PAPER, def _sinkhorn_quantizer
+_OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
+
+
+def _sinkhorn_quantizer(use_proj: bool = False) -> nn.Module:
+    return SinkhornQuantizer(num_codes=1024, dim=8, heads=4, solver=OPTVQ_SOLVER,  # eps 10, 5 it.
+                             codebook_weight=0.25, use_proj=use_proj)
+
+
+for _ds in ("mnist", "cifar10"):
+    register(Experiment(
+        f"optvq_{_ds}", "04_optvq", f"OptVQ Table 2: Sinkhorn VQ, 4 heads, K = 1024, {_ds}", _ds,
+        _small_cnn(_sinkhorn_quantizer), OPTVQ_SCALES, paper=_OPTVQ_PAPER[_ds],
+        source="OptVQ Table 2"))
+    register(Experiment(
+        f"optvq_proj_{_ds}", "04_optvq", f"OptVQ with the official configs' projected codebook "
+        f"(use_proj), {_ds}", _ds, _small_cnn(lambda: _sinkhorn_quantizer(use_proj=True)),
+        OPTVQ_SCALES, source="OptVQ's official configurations (not a row of its Table 2)"))
+
+
+# %% book/chapters/a4a_registry.md: SOFT_SCALES, _SOFT_KMEANS_INITS, _SOFT_PAPER, def _soft_model, ...
+SOFT_SCALES = {
+    "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
+                  log_every=1),
+    "quick": dict(steps=1500, batch_size=32, lr=3e-4, optimizer="adam", train=20000, test=5000,
+                  log_every=37),
+    "full": dict(steps=40000, batch_size=32, lr=3e-4, optimizer="adam", log_every=1000),
+}
+_SOFT_KMEANS_INITS = {"smoke": 2, "quick": 10, "full": 100}
+_SOFT_PAPER = {  # Table 1 of Wu & Flierl, MNIST, d = 64: clustering acc., NMI, classification acc.
+    "ae": {"cluster_acc": 0.5261, "nmi": 0.5301, "probe_acc": 0.9191},
+    "vqvae": {"cluster_acc": 0.5148, "nmi": 0.3541, "probe_acc": 0.8162},
+    "bayes": {"cluster_acc": 0.7764, "nmi": 0.7188, "probe_acc": 0.9354},
+}
+
+
+def _soft_model(row: str, noise_std: float = 0.0) -> Callable[[ImageData], nn.Module]:
+    from vqlit.models import mlp_autoencoder, soft_mlp_autoencoder
+
+    def build(data: ImageData) -> nn.Module:
+        shape = dict(image_shape=data.image_shape, latent_dim=64)
+        if row == "ae":
+            return mlp_autoencoder(None, **shape)
+        if row == "vqvae":
+            vq = VectorQuantizer(num_codes=128, dim=64, commitment_weight=0.25,
+                                 init="unit_scaling")                 # the paper's initialisation
+            return mlp_autoencoder(vq, **shape)
+        pixel_var = float((data.train_images.float() / 255).var())
+        return soft_mlp_autoencoder(num_codes=128, commitment_weight=2.5, noise_std=noise_std,
+                                    quantizer_weight=3 * pixel_var, **shape)
+    return build
+
+
+def _latent_metrics(model: nn.Module, data: ImageData, scale: str) -> dict:
+    from vqlit.downstream import latent_evaluation
+    return latent_evaluation(model, data, n_init=_SOFT_KMEANS_INITS[scale], seed=0)
+
+
+for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128"),
+                    ("bayes", "soft VQ-VAE (Bayesian estimator), K = 128")):
+    register(Experiment(
+        f"soft_{_row}_mnist", "02_soft_vq", f"Soft VQ-VAE Table 1: {_what}, mnist", "mnist",
+        _soft_model(_row), SOFT_SCALES, image_size=None, metrics=_latent_metrics,
+        paper=_SOFT_PAPER[_row], source="Wu & Flierl Table 1",
+        evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
+
+
+# %% book/chapters/a4a_registry.md: SOFT_NOISES
+SOFT_NOISES = (0.0, 0.03, 0.1, 0.3, 1.0)   # noise_std of Chapter 2's sweep (the released code: 0)
+for _noise in SOFT_NOISES:
+    register(Experiment(
+        f"soft_noise{_noise:g}_mnist", "02_soft_vq",
+        f"Soft VQ-VAE with latent noise of std {_noise:g}, mnist", "mnist",
+        _soft_model("bayes", _noise), SOFT_SCALES, image_size=None, metrics=_latent_metrics,
+        source="this book, Chapter 2 (the paper states no noise level)",
+        evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
+
+
+# %% book/chapters/a4a_registry.md: COMPARE_SCALES, COMPARE_SEEDS, _VQWAE_ITERS, _OPTVQ_WEIGHTS, ...
+COMPARE_SCALES = {   # one recipe for every method: OptVQ's optimiser, Chapter 5's sizes
+    "smoke": dict(_OPTVQ_RECIPE, steps=10, batch_size=32, train=1024, test=128, log_every=2),
+    "quick": dict(_OPTVQ_RECIPE, steps=150, batch_size=32, test=1000, log_every=5),
+    "full": dict(_OPTVQ_RECIPE, epochs=100, batch_size=1024, log_every=100),
+}
+COMPARE_SEEDS = {"smoke": 2, "quick": 3, "full": 3}
+_VQWAE_ITERS = 20    # Sinkhorn iterations of VQ-WAE in the comparison (its code: 300)
+_K, _D = 1024, 8
+_OPTVQ_WEIGHTS = dict(codebook_weight=0.25, commitment_weight=1.0)
+_COMPARE = {   # label -> (experiment slug, quantizer)
+    "nearest neighbour": ("nn", lambda: VectorQuantizer(num_codes=_K, dim=_D)),
+    "EMA": ("ema", lambda: EMAVectorQuantizer(num_codes=_K, dim=_D)),
+    "EMA + k-means init": ("ema_kmeans", lambda: EMAVectorQuantizer(num_codes=_K, dim=_D,
+                                                                    kmeans_init=True)),
+    "EMA + dead-code replacement": ("ema_dead", lambda: EMAVectorQuantizer(
+        num_codes=_K, dim=_D, dead_code_threshold=2.0)),
+    "Soft VQ": ("soft", lambda: BayesianQuantizer(num_codes=_K, dim=_D, init="normal")),
+    "VQ-WAE (Sinkhorn)": ("vqwae", lambda: _vqwae_quantizer(_K, _D, iters=_VQWAE_ITERS)),
+    "OptVQ, 1 head": ("optvq_h1", lambda: SinkhornQuantizer(num_codes=_K, dim=_D, heads=1)),
+    "OptVQ, 4 heads": ("optvq_h4", _sinkhorn_quantizer),
+    "soft and balanced": ("corner", lambda: BalancedSoftQuantizer(num_codes=_K, dim=_D)),
+    "FSQ": ("fsq", lambda: FSQuantizer(levels=(4, 4, 2, 2, 2, 2, 2, 2))),
+    "NN, OptVQ's weights": ("nn_w", lambda: VectorQuantizer(num_codes=_K, dim=_D,
+                                                            **_OPTVQ_WEIGHTS)),
+    "NN, 4 heads, OptVQ's weights": ("nn_h4_w", lambda: VectorQuantizer(
+        num_codes=_K, dim=_D, heads=4, **_OPTVQ_WEIGHTS)),
+}
+COMPARE_METHODS = {label: f"compare_{slug}_mnist" for label, (slug, _) in _COMPARE.items()}
+for _label, (_slug, _quantizer) in _COMPARE.items():
+    register(Experiment(
+        COMPARE_METHODS[_label], "05_family", f"Chapter 5 at equal budget: {_label}, mnist",
+        "mnist", _small_cnn(_quantizer), COMPARE_SCALES,
+        metrics=lambda model, data, scale: compare_metrics(model, data),
+        source="this book, Chapter 5"))
+
+
+# %% book/chapters/a4a_registry.md: class Group, GROUPS, def get_group
+@dataclass(frozen=True)
+class Group:
+    """Experiments run together, each over several seeds, and recorded as mean and sd."""
+
+    name: str
+    summary: str
+    members: tuple[str, ...]          # experiment names
+    seeds: dict[str, int]             # scale -> number of seeds (0, 1, ...)
+
+
+GROUPS = {"compare": Group("compare", "Chapter 5: every method at equal budget, mnist",
+                           tuple(COMPARE_METHODS.values()), COMPARE_SEEDS)}
+
+
+def get_group(name: str) -> Group:
+    if name not in GROUPS:
+        raise ValueError(f"no group named {name!r}; the groups are {', '.join(sorted(GROUPS))}")
+    return GROUPS[name]
+
+
+# %% book/chapters/a4a_registry.md: def compare_metrics
+@torch.no_grad()
+def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> dict:
+    """Appendix C's image metrics of the test set, plus: bits_per_image (indices per image x
+    log2 K), nn_usage (the usage of the nearest codes of the same features) and alone_agreement
+    (the share of the codes of `alone` test images that are unchanged when each image is
+    quantized alone rather than in a batch of up to 1,000)."""
+    scores = evaluate(model, data.test_images).as_dict()
+    q, device = model.quantizer, next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    counts = torch.zeros(q.num_codes, dtype=torch.long, device=device)              # (K,)
+    for i, block in enumerate(data.test_images.split(1000)):
+        z = model.encode(block.to(device).float() / 255)                          # (b, h, w, d)
+        own = q(z).indices.reshape(len(z), -1)                                     # (b, tokens)
+        codes = own if isinstance(q, FSQuantizer) else nearest_code(   # FSQ: no feature space
+            z.reshape(-1, q.code_dim).float(), q.codebook.float())
+        counts += torch.bincount(codes.reshape(-1), minlength=q.num_codes)
+        if i == 0:
+            n = min(alone, len(z))
+            batch = own[:n]                                                        # (n, tokens)
+            single = torch.stack([q(z[j:j + 1]).indices.reshape(-1) for j in range(n)])
+            agreement = float((batch == single).float().mean())
+            bits = batch.shape[1] * math.log2(q.num_codes)
+    model.train(was_training)
+    return {**scores, "bits_per_image": bits, "nn_usage": float((counts > 0).float().mean()),
+            "alone_agreement": agreement}
+
+
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'SOFT_NOISES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'get_group', 'compare_metrics']
