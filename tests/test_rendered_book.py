@@ -372,3 +372,25 @@ def test_api_reference_page(reports, name):
     module = name.split(".")[0]
     assert f"vqlit.{name}" in reports(f"api/{module}")["anchors"], \
         f"book/api/{module} does not document vqlit.{name}"
+
+
+def test_equation_numbers_match_the_exporter(site):
+    """Sources cite equations by label; tools/export.py turns a citation into the number the page
+    prints (in the package's docstrings, the Colab copies and the code shown on the pages). Its
+    numbering must be the one Sphinx printed: every labelled equation of the built book, compared."""
+    import export  # tools/export.py (on sys.path through check_build's import above)
+
+    expected = export.equation_numbers()
+    printed = {}
+    for page in check_build.book_pages(site):
+        found = re.findall(r'id="equation-([\w-]+)"[^>]*>.*?<span class="eqno">\(([^)]*)\)',
+                           page.read_text(encoding="utf-8"), re.S)
+        printed.update(found)
+    assert printed, "no numbered equation in the built book"
+    wrong = {label: (number, expected.get(label)) for label, number in printed.items()
+             if expected.get(label) != number}
+    assert not wrong, f"label: (printed, tools/export.py's) {wrong}"
+    cited = [(page.name, m) for page in check_build.book_pages(site)
+             for m in re.findall(r"Eqs?\.\s*\(([a-z][\w-]*-[\w-]*)\)", page.read_text(encoding="utf-8"))
+             if m in expected]
+    assert not cited, f"pages show an equation's label where its number belongs: {cited[:5]}"

@@ -32,7 +32,8 @@ def exported_cells(source: Path) -> dict[str, str]:
 
 
 def cite_equations_by_number(app, doctree) -> None:
-    """Every cell's code and printed output: `Eq. (label)` -> `Eq. (1.10)`."""
+    """Every cell's code and printed output, and any text (a figure's caption): `Eq. (label)` ->
+    `Eq. (1.10)`."""
     numbers = export.equation_numbers()
     for block in list(doctree.findall(nodes.literal_block)):
         text = block.astext()
@@ -40,6 +41,10 @@ def cite_equations_by_number(app, doctree) -> None:
         if cited != text:
             block.rawsource = cited
             block[:] = [nodes.Text(cited)]
+    for text in list(doctree.findall(nodes.Text)):
+        cited = export.cite_by_number(str(text), numbers)
+        if cited != str(text) and not isinstance(text.parent, nodes.literal_block):
+            text.parent.replace(text, nodes.Text(cited))
 
 
 def label_exported_cells(app, doctree) -> None:
