@@ -243,3 +243,4 @@ def test_equations_are_cited_by_the_number_the_reader_sees(repo):
         assert module.equation_numbers() == {"first": "1.1", "second": "1.2", "third": "1.3"}
     finally:
         sys.path.remove(str(repo / "tools"))
+        sys.modules.pop("export", None)             # the made-up repository's exporter
