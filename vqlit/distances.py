@@ -15,7 +15,11 @@ from torch import Tensor
 
 def compute_dtype(x: Tensor) -> torch.dtype:
     """The dtype of distances, assignments and plans: float64 stays float64, and every other
-    floating type (bfloat16, float16, float32) is computed in float32."""
+    floating type (bfloat16, float16, float32) is computed in float32.
+
+    Args:
+        x: a tensor of features or codes; only its dtype is read.
+    """
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
@@ -25,6 +29,10 @@ def squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
 
     One matrix product, one N x K result, clamped at 0 in place; in float32 (float64 stays
     float64) whatever the autocast state.
+
+    Args:
+        z: the features, (..., N, d): one point set, or a stack of them.
+        codebook: the codes, (K, d).
     """
     with torch.autocast(z.device.type, enabled=False):
         dtype = compute_dtype(z)
@@ -42,7 +50,12 @@ def squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
 def fused_nearest_or_none(z: Tensor, codebook: Tensor) -> Tensor | None:
     """The nearest codes (N,) from vqlit.nearest_triton's fused kernel, or None: None unless that
     module was imported (sys.modules; never imported here), the input is float32 and its
-    `fused_wanted(device, dim)` says so, or when the kernel failed (one warning)."""
+    `fused_wanted(device, dim)` says so, or when the kernel failed (one warning).
+
+    Args:
+        z: the features, (N, d), in the compute dtype.
+        codebook: the codes, (K, d), in the same dtype.
+    """
     fused = sys.modules.get("vqlit.nearest_triton")                # None unless imported
     if fused is None or z.dtype != torch.float32 or not len(codebook):
         return None
@@ -56,12 +69,16 @@ def fused_nearest_or_none(z: Tensor, codebook: Tensor) -> Tensor | None:
 def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> Tensor:
     """argmin_k ||z_i - e_k||^2, Eq. (1.1): (N, d), (K, d) -> (N,) int64.
 
-    Computed in float32 (float64 stays float64) whatever the autocast state, over blocks of rows
-    so that no more than `max_elements` scores exist at once. The fused kernel of
-    vqlit.nearest_triton (an appendix page, after the chapters) is an opt-in accelerator: this
-    module never imports it; once something has imported vqlit.nearest_triton, float32 on CUDA
-    runs it where its `fused_wanted(device, dim)` says so (measured faster, or forced by
-    nearest_triton.ENABLED); if that kernel fails, one warning, then this path.
+    Computed in float32 (float64 stays float64) whatever the autocast state, over blocks of rows.
+    The fused kernel of vqlit.nearest_triton (an appendix page, after the chapters) is an opt-in
+    accelerator: this module never imports it; once something has imported vqlit.nearest_triton,
+    float32 on CUDA runs it where its `fused_wanted(device, dim)` says so (measured faster, or
+    forced by nearest_triton.ENABLED); if that kernel fails, one warning, then this path.
+
+    Args:
+        z: the features, (N, d).
+        codebook: the codes, (K, d).
+        max_elements: the most scores that exist at once: blocks of max_elements // K rows.
     """
     with torch.autocast(z.device.type, enabled=False):
         dtype = compute_dtype(z)
@@ -78,7 +95,13 @@ def nearest_code(z: Tensor, codebook: Tensor, *, max_elements: int = 2**24) -> T
 
 # %% book/chapters/01a_nearest_code.md: def sample_vectors
 def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = None) -> Tensor:
-    """num rows of z (N, d): distinct rows if N >= num, else drawn with replacement."""
+    """num rows of z: distinct rows if N >= num, else drawn with replacement: -> (num, d).
+
+    Args:
+        z: the vectors to draw from, (N, d).
+        num: how many rows to draw.
+        generator: the random generator (a CPU one); None: torch's global generator.
+    """
     n = z.shape[0]
     rows = (torch.randperm(n, generator=generator)[:num] if n >= num
             else torch.randint(n, (num,), generator=generator))                # (num,) on the CPU
@@ -89,8 +112,15 @@ def sample_vectors(z: Tensor, num: int, *, generator: torch.Generator | None = N
 @torch.no_grad()
 def kmeans_centres(z: Tensor, num_codes: int, *, iters: int = 10,
                    generator: torch.Generator | None = None) -> Tensor:
-    """Lloyd's k-means, Eqs. (1.1), (1.9), from num_codes features of z (N, d)
-    drawn by sample_vectors: -> centres (K, d)."""
+    """Lloyd's k-means, Eqs. (1.1), (1.9), started from num_codes features of z
+    drawn by sample_vectors: -> centres (K, d); a centre that receives no feature stays put.
+
+    Args:
+        z: the features to cluster, (N, d).
+        num_codes: the number of centres K.
+        iters: Lloyd iterations (an assignment and a centroid step each); 0: the drawn start.
+        generator: draws the starting features (a CPU one); None: torch's global generator.
+    """
     if iters < 0:
         raise ValueError(f"iters must be >= 0, got {iters}")
     z = z.to(compute_dtype(z))

@@ -20,34 +20,36 @@ from vqlit.vq import Assignment, Quantizer, nearest_code, sample_vectors
 class EMAVectorQuantizer(Quantizer):
     """Nearest-code quantizer whose codebook follows EMA k-means, Eqs. (1.10), (1.11).
 
-    The codebook is a buffer, updated in training mode by every forward pass; the loss is the
-    commitment term commitment_weight * ||z - sg[e]||^2 alone.
+    Args:
+        commitment_weight: beta; the loss is beta ||z - sg[e]||^2 alone (VQ-VAE: 0.25).
+        decay: gamma of Eq. (1.10), in [0, 1): one step per forward pass in training mode.
+        eps: the Laplace smoothing epsilon of Eq. (1.11).
+        init: the codebook's initialisation, one of INITS; the codebook is a buffer.
+        dead_code_threshold: theta of Eq. (1.15), in features per batch; 0: never replace.
+        common: the codebook's arguments (num_codes, dim, heads, ...; see Quantizer).
     """
 
-    def __init__(self, *, num_codes: int, dim: int, heads: int = 1,
-                 commitment_weight: float = 0.25,  # beta (VQ-VAE: 0.25)
-                 decay: float = 0.99,              # gamma in Eq. (1.10)
-                 eps: float = 1e-5,                # Laplace smoothing, Eq. (1.11)
-                 init: str = "normal",             # one of INITS
-                 kmeans_init: bool = False,        # the first batch's k-means sets the codebook
-                 dead_code_threshold: float = 0.0,  # Eq. (1.15); 0: never reset
-                 check_finite: bool = True):
-        super().__init__(num_codes=num_codes, dim=dim, heads=heads, init=init, learnable=False,
-                         kmeans_init=kmeans_init, check_finite=check_finite)  # codebook buffer
+    def __init__(self, *, commitment_weight: float = 0.25, decay: float = 0.99, eps: float = 1e-5,
+                 init: str = "normal", dead_code_threshold: float = 0.0, **common):
+        super().__init__(init=init, learnable=False, **common)          # codebook buffer (K, d/H)
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
         if dead_code_threshold < 0:
             raise ValueError(f"dead_code_threshold must be >= 0, got {dead_code_threshold}")
         self.commitment_weight, self.decay, self.eps = commitment_weight, decay, eps
         self.dead_code_threshold = dead_code_threshold
-        d = self.code_dim
-        self.register_buffer("ema_counts", torch.zeros(num_codes))                 # (K,)   N
-        self.register_buffer("ema_sums", torch.zeros(num_codes, d))                # (K, d) m
+        self.register_buffer("ema_counts", torch.zeros(self.num_codes))            # (K,)   N
+        self.register_buffer("ema_sums", torch.zeros(self.num_codes, self.code_dim))  # (K, d) m
         self.register_buffer("ema_steps", torch.zeros((), dtype=torch.int64))     # t
 
     @torch.no_grad()
     def ema_update(self, z: Tensor, indices: Tensor) -> None:
-        """One EMA k-means step from features z (N, d) and their code indices (N,)."""
+        """One EMA k-means step, Eqs. (1.10), (1.11), and Eq. (1.15) if on.
+
+        Args:
+            z: the batch's vectors, (N, d/H).
+            indices: the code chosen for each vector, (N,) int64.
+        """
         z = z.to(self.ema_sums.dtype)
         n = code_histogram(indices, self.num_codes, check=False).to(z.dtype)      # (K,)   n_k
         s = torch.zeros_like(self.ema_sums).index_add_(0, indices, z)              # (K, d) s_k
@@ -60,9 +62,8 @@ class EMAVectorQuantizer(Quantizer):
         self.ema_steps += 1
         debias = 1 - self.decay ** self.ema_steps.to(z.dtype)                      # 1 - gamma^t
         counts, sums = self.ema_counts / debias, self.ema_sums / debias            # N^, m^
-        total = counts.sum()
-        smoothed = (counts + self.eps) / (total + self.num_codes * self.eps) * total
-        # ^ Eq. (1.11)
+        total, eps = counts.sum(), self.eps
+        smoothed = (counts + eps) / (total + self.num_codes * eps) * total       # Eq. (1.11)
         updated = sums / smoothed[:, None]                                         # (K, d)
         self.codebook.copy_(torch.where((counts > 0)[:, None], updated, self.codebook))
         if self.dead_code_threshold > 0:                                    # the end of the chapter
@@ -79,6 +80,13 @@ class EMAVectorQuantizer(Quantizer):
         return self
 
     def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size) -> Assignment:
+        """The nearest codes and the commitment loss; in training mode, then one EMA step.
+
+        Args:
+            flat: the vectors, (N H, d/H), in the compute dtype.
+            codebook: the codebook, (K, d/H), in the compute dtype.
+            batch_shape: the input's leading shape (unused).
+        """
         indices = nearest_code(flat.detach(), codebook)                           # (N,)
         codes = codebook[indices]                           # (N, d) from a buffer: no gradient
         loss = self.commitment_weight * F.mse_loss(flat, codes)                   # commitment only
@@ -86,18 +94,19 @@ class EMAVectorQuantizer(Quantizer):
             self.ema_update(flat.detach(), indices)                   # after codes were copied
         return Assignment(codes, indices, loss)
 
-    def extra_repr(self) -> str:
-        return (f"{super().extra_repr()}, commitment_weight={self.commitment_weight}, "
-                f"decay={self.decay}, eps={self.eps}, "
-                f"dead_code_threshold={self.dead_code_threshold}")
-
 
 # %% book/chapters/01c_ema_pitfall.md: def replace_dead_codes_
 @torch.no_grad()
 def replace_dead_codes_(quantizer: EMAVectorQuantizer, z: Tensor, counts: Tensor,
                         debias: Tensor) -> int:
-    """Eq. (1.15) for the debiased counts (K,) and the batch z (N, d); returns how many codes
-    were moved. The same codes and features on every process (process 0's features)."""
+    """Eq. (1.15): move the codes whose debiased count is below theta; returns how many.
+
+    Args:
+        quantizer: the EMA quantizer; its dead_code_threshold is theta.
+        z: the batch's vectors, (N, d); every process takes the ones drawn on process 0.
+        counts: the debiased counts N^, (K,).
+        debias: 1 - gamma^t, which turns theta into the stored, not debiased, statistics.
+    """
     dead = counts < quantizer.dead_code_threshold                              # (K,)
     moved = int(dead.sum())
     if moved == 0:

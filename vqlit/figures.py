@@ -16,8 +16,15 @@ from vqlit.vq import Quantizer, nearest_code
 
 # %% book/chapters/01c_ema_pitfall.md: def voronoi
 def voronoi(ax, codes: Tensor, lim: float = 3.0, alpha: float = 0.25, cmap: str = "tab20") -> None:
-    """Colour the square [-lim, lim]^2 of `ax` by the nearest of the codes (K, 2), on a 400 x 400
-    grid: each code's Voronoi cell in its own colour."""
+    """Colour a square of `ax` by the nearest code: each code's Voronoi cell, Eq. (1.12).
+
+    Args:
+        ax: the matplotlib axes to draw on.
+        codes: the codes, (K, 2), on any device.
+        lim: the half-width of the square [-lim, lim]^2, in data units.
+        alpha: the opacity of the colours.
+        cmap: the matplotlib colour map: one colour per code.
+    """
     grid = torch.linspace(-lim, lim, 400)
     xx, yy = torch.meshgrid(grid, grid, indexing="xy")                     # (400, 400) each
     points = torch.stack([xx.flatten(), yy.flatten()], 1)                   # (400^2, 2)
@@ -31,12 +38,17 @@ def voronoi(ax, codes: Tensor, lim: float = 3.0, alpha: float = 0.25, cmap: str 
 def toy_dynamics(data: Tensor, quantizer: Quantizer, *, start: Tensor | None = None,
                  steps: int = 400, lr: float = 0.05,
                  anchor: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
-    """The 2-D toy of Chapter 1 for any quantizer: plain SGD, Eq. (1.14), on features that
-    start at the data (N, d) and on the quantizer's parameters (its codebook, first set to `start`
-    (K, d) if given). The quantizer's loss, a mean over elements, is multiplied by quantizer.dim to
-    make it a sum over the d dimensions like the anchor term. Trains `quantizer` in place; returns
-    the codebook path (steps + 1, K, d), the final features (N, d) and the codes used (the unique
-    indices of the quantizer in eval mode; its train/eval mode is restored)."""
+    """The 2-D toy of Chapter 1 for any quantizer, plain SGD on Eq. (1.14): returns the
+    codebook path (steps + 1, K, d), the final features (N, d) and the codes used in eval mode.
+
+    Args:
+        data: the data points x, (N, d); the features z start there.
+        quantizer: trained in place, with the features; its train/eval mode is restored.
+        start: the codebook's first value, (K, d); None: the quantizer's own.
+        steps: SGD steps.
+        lr: the SGD learning rate, for the features and the quantizer's parameters.
+        anchor: alpha of Eq. (1.14), the pull of each feature to its data point.
+    """
     if start is not None:
         with torch.no_grad():
             quantizer.codebook.copy_(start)
@@ -62,9 +74,17 @@ def toy_dynamics(data: Tensor, quantizer: Quantizer, *, start: Tensor | None = N
 # %% book/chapters/01c_ema_pitfall.md: def draw_dynamics
 def draw_dynamics(ax, data: Tensor, path: Tensor, used: Tensor, title: str, *,
                   cells: bool = False, lim: float | None = 3.2) -> None:
-    """Draw a `toy_dynamics` run on `ax`: the data (N, 2), each code's track along the path
-    (T+1, K, 2), the used codes as stars and the dead ones as crosses; cells: the final Voronoi
-    cells (needs lim); lim: the square [-lim, lim]^2 shown (None: matplotlib's limits)."""
+    """Draw a `toy_dynamics` run on `ax`: code tracks, used codes as stars, dead ones as crosses.
+
+    Args:
+        ax: the matplotlib axes to draw on.
+        data: the data points, (N, 2).
+        path: the codebook path, (T+1, K, 2).
+        used: the indices of the codes used at the end.
+        title: the panel's title; the count of used codes is appended.
+        cells: also colour the final Voronoi cells (needs lim).
+        lim: the square [-lim, lim]^2 shown; None: matplotlib's limits.
+    """
     final = path[-1]                                                        # (K, 2)
     if cells:
         voronoi(ax, final, lim=lim)
@@ -85,10 +105,16 @@ def draw_dynamics(ax, data: Tensor, path: Tensor, used: Tensor, title: str, *,
 # %% book/chapters/01c_ema_pitfall.md: def plot_training
 def plot_training(runs: dict, scores: dict, num_codes: int, *, panel: str = "usage",
                   recon_label: str = "reconstruction loss"):
-    """The image experiments' figure, one line per run: the reconstruction loss and the batch
-    usage in % (panel="perplexity": the batch perplexity) over training, from runs (name ->
-    FitResult; .history rows with "step", "recon" and the panel's key), and the test-set code
-    histogram, sorted, from scores (name -> Evaluation; .counts (K,)). Returns the figure."""
+    """The image experiments' figure, one line per run: the reconstruction loss and the panel's
+    statistic over training, and the test-set code histogram, sorted. Returns the figure.
+
+    Args:
+        runs: name -> FitResult; its .history rows hold "step", "recon" and the panel's key.
+        scores: name -> Evaluation, for the same names; its .counts (K,) is the histogram.
+        num_codes: the codebook size K.
+        panel: "usage", the batch usage in %, or "perplexity", the batch perplexity.
+        recon_label: the y label of the reconstruction loss.
+    """
     import matplotlib.pyplot as plt                               # the notebook extra
     if panel not in ("usage", "perplexity"):
         raise ValueError(f"panel must be 'usage' or 'perplexity', got {panel!r}")
@@ -101,10 +127,9 @@ def plot_training(runs: dict, scores: dict, num_codes: int, *, panel: str = "usa
         counts = scores[name].counts.float().sort(descending=True).values.clamp_min(0.5)  # (K,)
         axes[2].plot(range(1, num_codes + 1), counts, label=name)
     axes[0].set(xlabel="step", ylabel=recon_label, yscale="log", title="training")
-    if panel == "usage":
-        axes[1].set(xlabel="step", ylabel="codes used in the batch (%)", title="batch usage")
-    else:
-        axes[1].set(xlabel="step", ylabel="perplexity of the batch", title="batch perplexity")
+    ylabel, title = {"usage": ("codes used in the batch (%)", "batch usage"),
+                     "perplexity": ("perplexity of the batch", "batch perplexity")}[panel]
+    axes[1].set(xlabel="step", ylabel=ylabel, title=title)
     axes[2].set(xlabel="code rank", ylabel="times chosen (test set)", yscale="log", xscale="log",
                 title="code histogram, sorted")
     axes[2].axhline(0.5, color="grey", lw=0.5)
@@ -118,9 +143,13 @@ def plot_training(runs: dict, scores: dict, num_codes: int, *, panel: str = "usa
 # %% book/chapters/01c_ema_pitfall.md: def show_reconstructions
 @torch.no_grad()
 def show_reconstructions(models: dict[str, nn.Module], images: Tensor, device):
-    """A grid: the images (n, C, H, W), uint8 or floats in [0, 1], in the first row and each
-    model's reconstruction (name -> autoencoder, run in eval mode, its mode restored) in a row
-    below. Returns the figure."""
+    """A figure: the images in the first row and each model's reconstructions in a row below.
+
+    Args:
+        models: name -> autoencoder (its output has .reconstruction); eval mode, then restored.
+        images: the inputs, (n, C, H, W), uint8 or floats in [0, 1].
+        device: the device the models are on.
+    """
     import matplotlib.pyplot as plt                               # the notebook extra
     x = images.to(device)
     x = x.float() if x.is_floating_point() else x.float() / 255           # (n, C, H, W)

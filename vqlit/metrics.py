@@ -14,8 +14,11 @@ from torch import Tensor
 def code_histogram(indices: Tensor, num_codes: int, *, check: bool = True) -> Tensor:
     """How often each code was chosen: integer indices of any shape -> (K,) int64.
 
-    check=False skips the range check, which reads the indices on the host; the quantizers'
-    own indices come from an argmin and need no check.
+    Args:
+        indices: code indices, int64 or int32, of any shape.
+        num_codes: the codebook size K; the indices must lie in 0..K-1.
+        check: check that range, which reads the indices on the host; False skips it (the
+            quantizers' own indices come from an argmin and need no check).
     """
     if indices.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"expected integer code indices, got {indices.dtype}")
@@ -28,25 +31,44 @@ def code_histogram(indices: Tensor, num_codes: int, *, check: bool = True) -> Te
 
 
 def usage(counts: Tensor) -> Tensor:
-    """Fraction of codes chosen at least once, Eq. (1.3): (K,) -> ()."""
+    """Fraction of codes chosen at least once, Eq. (1.3): (K,) -> ().
+
+    Args:
+        counts: the code histogram, (K,), as code_histogram returns it.
+    """
     return (counts > 0).float().mean()
 
 
 def perplexity(counts: Tensor) -> Tensor:
-    """exp(entropy) of a code histogram, Eq. (1.3): (K,) -> (); NaN for an empty histogram."""
+    """exp(entropy) of a code histogram, Eq. (1.3): (K,) -> (); NaN for an empty histogram.
+
+    Args:
+        counts: the code histogram, (K,), as code_histogram returns it.
+    """
     exact = torch.float32 if counts.device.type == "mps" else torch.float64  # so it never tops K
     p = counts.to(exact) / counts.sum()                                    # (K,)
     return torch.exp(-torch.special.xlogy(p, p).sum()).float()              # xlogy(0, 0) = 0
 
 
 def codebook_stats(indices: Tensor, num_codes: int) -> dict[str, Tensor]:
-    """Usage and perplexity of one batch, as 0-dim tensors (no host synchronisation)."""
+    """Usage and perplexity of one batch, as 0-dim tensors (no host synchronisation).
+
+    Args:
+        indices: the batch's code indices, any shape, in 0..K-1 (not checked).
+        num_codes: the codebook size K.
+    """
     counts = code_histogram(indices, num_codes, check=False)
     return {"usage": usage(counts), "perplexity": perplexity(counts)}
 
 
 def psnr(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
-    """PSNR of each image, Eq. (1.4): (B, ...), (B, ...) -> (B,) in dB."""
+    """PSNR of each image, Eq. (1.4): (B, ...), (B, ...) -> (B,) in dB; inf where y equals x.
+
+    Args:
+        x: the images, (B, ...).
+        y: their reconstructions, the same shape.
+        data_range: R, the span of the pixel values: 1 for [0, 1], 255 for uint8 values.
+    """
     if x.shape != y.shape:
         raise ValueError(f"PSNR needs two batches of the same shape, got {tuple(x.shape)} "
                          f"and {tuple(y.shape)}")
