@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vqlit.data as data
-from vqlit.data import (Batcher, DataError, DatasetUnavailable, IdxDataset, download, load_dataset,
+from vqlit.data import (Batcher, DataError, DatasetUnavailable, FileDataset, download, load_dataset,
                         locate, read_idx, resize_images, sha256sum, write_idx)
 
 FILES = {"train_images": "train-images-idx3-ubyte.gz", "train_labels": "train-labels-idx1-ubyte.gz",
@@ -199,7 +199,7 @@ def test_auto_prefers_mnist_then_fashion_then_the_subset_then_digits(isolated, m
 def test_download_falls_back_to_the_next_mirror(isolated, monkeypatch):
     server = isolated / "server"
     write_fake_idx_set(server)
-    spec = IdxDataset(name="toy", mirrors=((isolated / "nowhere").as_uri() + "/", server.as_uri() + "/"),
+    spec = FileDataset(name="toy", mirrors=((isolated / "nowhere").as_uri() + "/", server.as_uri() + "/"),
                       files={role: (name, sha256sum(server / name)) for role, name in FILES.items()})
     monkeypatch.delenv("VQLIT_OFFLINE")
     files, source = locate(spec)
@@ -211,7 +211,7 @@ def test_download_falls_back_to_the_next_mirror(isolated, monkeypatch):
 def test_tampered_mirror_is_refused(isolated, monkeypatch):
     server = isolated / "server"
     write_fake_idx_set(server)
-    spec = IdxDataset(name="toy", mirrors=(server.as_uri() + "/",),
+    spec = FileDataset(name="toy", mirrors=(server.as_uri() + "/",),
                       files={role: (name, "f" * 64) for role, name in FILES.items()})
     monkeypatch.delenv("VQLIT_OFFLINE")
     with pytest.raises(DatasetUnavailable, match="does not match the pinned"):
@@ -222,7 +222,7 @@ def test_tampered_mirror_is_refused(isolated, monkeypatch):
 def test_explicit_download_beats_offline_environment(isolated):
     server = isolated / "server"
     write_fake_idx_set(server)
-    spec = IdxDataset(name="toy", mirrors=(server.as_uri() + "/",),
+    spec = FileDataset(name="toy", mirrors=(server.as_uri() + "/",),
                       files={role: (name, sha256sum(server / name)) for role, name in FILES.items()})
     with pytest.raises(DatasetUnavailable, match="unset VQLIT_OFFLINE"):
         locate(spec)                                   # VQLIT_OFFLINE=1 and no explicit choice
@@ -465,7 +465,7 @@ def fake_source(kind, tmp_path):
         server = tmp_path / "server"
         write_fake_idx_set(server)
         files = {role: (name, sha256sum(server / name)) for role, name in FILES.items()}
-        spec = IdxDataset(name="toy", files=files, mirrors=(server.as_uri() + "/",),
+        spec = FileDataset(name="toy", files=files, mirrors=(server.as_uri() + "/",),
                           system_dirs=(system,), other_ways=("ask a colleague",))
         return spec, write_fake_idx_set
     spec, archive = small_cifar(tmp_path)
@@ -474,7 +474,7 @@ def fake_source(kind, tmp_path):
 
 
 def test_every_data_set_is_described_for_the_one_locate():
-    for spec in (*data.IDX_DATASETS.values(), data.CIFAR10):
+    for spec in (*data.IDX_DATASETS.values(), data.CIFAR10, data.SVHN):
         assert isinstance(spec, data.DatasetSpec)
         assert spec.fetched and all(len(sha) == 64 for sha in spec.fetched.values())
         assert all(url.endswith("/") for url in spec.mirrors) and "" in spec.layouts
@@ -539,3 +539,131 @@ def test_the_pinned_descriptions_are_well_formed():
         assert isinstance(spec, data.DatasetSpec)
         assert all(len(sha) == 64 and int(sha, 16) >= 0 for _, sha in spec.files.values())
         assert all(url.endswith("/") for url in spec.mirrors) and len(spec.classes) == 10
+
+
+# ---- SVHN's cropped digits (format 2), on small MATLAB files written here ----------------------
+
+def write_small_svhn(folder, n_train=5, n_test=3, seed=0):
+    """train_32x32.mat and test_32x32.mat in SVHN's format, every digit 0 included."""
+    folder.mkdir(parents=True, exist_ok=True)
+    images, labels = cifar_records(n_train + n_test, seed=seed)
+    labels = np.arange(n_train + n_test) % 10
+    data.write_svhn_mat(folder / "train_32x32.mat", images[:n_train], labels[:n_train])
+    data.write_svhn_mat(folder / "test_32x32.mat", images[n_train:], labels[n_train:])
+    return images, labels
+
+
+def test_svhn_reader_follows_the_file_layout(tmp_path):
+    """A file made by scipy directly: X (row, column, channel, image), y in 1..10 with 10 = 0."""
+    from scipy.io import loadmat, savemat
+    x = np.zeros((32, 32, 3, 3), np.uint8)
+    x[0, 1, 0, 0], x[5, 7, 1, 1], x[31, 0, 2, 2] = 11, 22, 33
+    savemat(tmp_path / "hand.mat", {"X": x, "y": np.array([[10], [1], [9]], np.uint8)})
+    images, labels = data.read_svhn_mat(tmp_path / "hand.mat")
+    assert images.shape == (3, 3, 32, 32) and images.dtype == np.uint8 and images.flags.c_contiguous
+    assert images[0, 0, 0, 1] == 11 and images[1, 1, 5, 7] == 22 and images[2, 2, 31, 0] == 33
+    assert int(images.sum()) == 66 and labels.dtype == np.int64 and labels.tolist() == [0, 1, 9]
+    written = data.write_svhn_mat(tmp_path / "back.mat", images, labels)      # the writer's file,
+    raw = loadmat(written)                                                    # read by scipy
+    assert np.array_equal(raw["X"], x) and raw["y"].ravel().tolist() == [10, 1, 9]
+
+
+def test_svhn_round_trip(tmp_path):
+    images, labels = cifar_records(12)
+    back, back_labels = data.read_svhn_mat(data.write_svhn_mat(tmp_path / "x.mat", images, labels))
+    assert np.array_equal(back, images) and np.array_equal(back_labels, labels)
+    with pytest.raises(ValueError, match="labels in 0..9"):
+        data.write_svhn_mat(tmp_path / "y.mat", images, labels + 10)
+
+
+def _svhn_variables(tmp_path, **variables):
+    from scipy.io import savemat
+    savemat(tmp_path / "made.mat", variables)
+    return (tmp_path / "made.mat").read_bytes()
+
+
+X3 = np.zeros((32, 32, 3, 3), np.uint8)
+Y3 = np.array([[1], [2], [10]], np.uint8)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda good, tmp: good[: len(good) // 2], "truncated"),
+    (lambda good, tmp: good[:-1], "truncated"),
+    (lambda good, tmp: good[:100], "truncated"),
+    (lambda good, tmp: b"", "truncated"),
+    (lambda good, tmp: bytes(3073 * 2), "not a MATLAB v5 file"),                # CIFAR's records
+    (lambda good, tmp: _svhn_variables(tmp, X=X3), "no y in it"),                      # y missing
+    (lambda good, tmp: _svhn_variables(tmp, X=X3.astype(np.float64), y=Y3), "of bytes"),
+    (lambda good, tmp: _svhn_variables(tmp, X=X3[:28, :28, :1], y=Y3), "expected SVHN's X"),
+    (lambda good, tmp: _svhn_variables(tmp, X=X3, y=Y3[:2]), "expected SVHN's X"),
+    (lambda good, tmp: _svhn_variables(tmp, X=X3, y=np.array([[1], [0], [3]])), "label 0, not 1..10"),
+    (lambda good, tmp: _svhn_variables(tmp, X=X3, y=np.array([[1], [2], [11]])), "image 2 has label 11"),
+    (lambda good, tmp: _svhn_variables(tmp, X=X3, y=np.array([[1], [2.5], [3]])), "label 2.5"),
+])
+def test_truncated_or_foreign_svhn_files_are_refused(tmp_path, damage, message):
+    good = data.write_svhn_mat(tmp_path / "good.mat", *cifar_records(20)).read_bytes()
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(damage(good, tmp_path))
+    with pytest.raises(DataError, match=message) as err:
+        data.read_svhn_mat(bad)
+    assert str(err.value).startswith(str(bad))
+
+
+def test_svhn_loads_from_the_cache_offline(isolated):
+    images, labels = write_small_svhn(isolated / "cache" / "svhn")
+    loaded = load_dataset("svhn", download=False, verbose=False)
+    assert loaded.name == "svhn" and loaded.source == "the cache" and loaded.image_shape == (3, 32, 32)
+    assert torch.equal(loaded.train_images, torch.from_numpy(images[:5]))
+    assert torch.equal(loaded.test_images, torch.from_numpy(images[5:]))
+    assert loaded.train_labels.tolist() == [0, 1, 2, 3, 4] and loaded.test_labels.tolist() == [5, 6, 7]
+    assert loaded.train_labels.dtype == torch.int64 and loaded.classes == tuple("0123456789")
+    assert load_dataset("auto", verbose=False).name == "digits"         # auto picks grey sets only
+
+
+@pytest.mark.parametrize("layout", ["", "svhn"])
+def test_svhn_from_a_named_directory(isolated, layout):
+    write_small_svhn(isolated / "mine" / layout, n_train=4, n_test=2)
+    loaded = load_dataset("svhn", root=isolated / "mine", image_size=16, verbose=False)
+    assert loaded.source == f"the directory {isolated / 'mine'}"
+    assert loaded.train_images.shape == (4, 3, 16, 16) and len(loaded.test_labels) == 2
+
+
+def test_svhn_download_is_verified(isolated, monkeypatch):
+    server = isolated / "server"
+    write_small_svhn(server)
+    sums = {split: (name, sha256sum(server / name)) for split, (name, _) in data.SVHN.files.items()}
+    spec = dataclasses.replace(data.SVHN, files=sums, mirrors=(server.as_uri() + "/",))
+    files, source = locate(spec, download_missing=True)
+    assert source.startswith("a verified download") and set(files) == {"train", "test"}
+    assert all(p.parent == isolated / "cache" / "svhn" for p in files.values())
+    monkeypatch.setattr(data, "SVHN", spec)
+    assert load_dataset("svhn", download=False, verbose=False).source == "the cache"
+    wrong = dataclasses.replace(spec, name="svhn-2", files={s: (n, "0" * 64) for s, (n, _) in sums.items()})
+    with pytest.raises(DatasetUnavailable, match="does not match the pinned"):
+        locate(wrong, download_missing=True)
+    assert not (isolated / "cache" / "svhn-2").exists() or not any((isolated / "cache" / "svhn-2").iterdir())
+
+
+def test_a_damaged_svhn_file_in_the_cache_names_the_file(isolated):
+    write_small_svhn(isolated / "cache" / "svhn")
+    test_file = isolated / "cache" / "svhn" / "test_32x32.mat"
+    test_file.write_bytes(test_file.read_bytes()[:-50])
+    with pytest.raises(DataError, match="truncated") as err:
+        load_dataset("svhn", download=False, verbose=False)
+    assert str(err.value).startswith(str(test_file))
+
+
+def test_missing_svhn_names_the_ways_to_get_it(isolated):
+    with pytest.raises(DatasetUnavailable, match="svhn is not available") as err:
+        load_dataset("svhn", download=False, verbose=False)
+    for way in ("train_32x32.mat", "test_32x32.mat", "svhn/", str(isolated / "cache" / "svhn"),
+                "allow a download"):
+        assert way in str(err.value)
+
+
+def test_the_svhn_description_names_the_official_files():
+    urls = [url + name for url in data.SVHN.mirrors for name in data.SVHN.fetched]
+    assert urls == ["http://ufldl.stanford.edu/housenumbers/train_32x32.mat",
+                    "http://ufldl.stanford.edu/housenumbers/test_32x32.mat"]
+    assert data.SVHN.max_bytes > 182_040_794          # the size of train_32x32.mat, the larger file
+    assert "svhn" in data.DATASETS and "svhn" not in data.IDX_DATASETS

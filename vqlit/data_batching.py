@@ -17,7 +17,17 @@ from torch import Tensor
 # %% book/chapters/a1c_batching.md: class ImageData
 @dataclass
 class ImageData:
-    """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test."""
+    """A labelled image data set: uint8 images (N, C, H, W) and int64 labels, train and test.
+
+    Attributes:
+        name: the data set's name ("mnist", "digits", ...).
+        source: a sentence saying where the data came from (a directory, the cache, a download).
+        train_images: uint8 training images, (N, C, H, W).
+        train_labels: int64 training labels, (N,).
+        test_images: uint8 test images, (M, C, H, W).
+        test_labels: int64 test labels, (M,).
+        classes: the class names, label 0 first; () leaves the labels unnamed.
+    """
 
     name: str
     source: str
@@ -29,6 +39,7 @@ class ImageData:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
         return tuple(self.train_images.shape[1:])
 
     def to(self, device) -> "ImageData":
@@ -38,7 +49,12 @@ class ImageData:
         return replace(self, **move)
 
     def subset(self, train: int | None = None, test: int | None = None) -> "ImageData":
-        """The first `train` training and `test` test examples (for small runs)."""
+        """The first examples of each split, as a new ImageData (for small runs).
+
+        Args:
+            train: how many training examples to keep; None keeps them all.
+            test: how many test examples to keep; None keeps them all.
+        """
         return replace(self, train_images=self.train_images[:train],
                        train_labels=self.train_labels[:train],
                        test_images=self.test_images[:test], test_labels=self.test_labels[:test])
@@ -50,7 +66,14 @@ class ImageData:
 
 # %% book/chapters/a1c_batching.md: def resize_images
 def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
-    """Resize uint8 images (N, C, H, W) to (N, C, size, size): bilinear, antialiased, rounded."""
+    """Resize uint8 images (N, C, H, W) to (N, C, size, size): bilinear, antialiased, rounded.
+
+    Args:
+        images: uint8 images, (N, C, H, W).
+        size: the side of the square output, in pixels; images already of that size are
+            returned as they are.
+        chunk: images resized at a time, which bounds the float32 memory used.
+    """
     if images.dtype != torch.uint8 or images.ndim != 4:
         raise ValueError(f"expected uint8 images of shape (N, C, H, W), got {images.dtype} "
                          f"{tuple(images.shape)}")
@@ -66,7 +89,13 @@ def resize_images(images: Tensor, size: int, *, chunk: int = 8192) -> Tensor:
 
 # %% book/chapters/a1c_batching.md: class Batcher
 class Batcher:
-    """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device."""
+    """Endless seeded mini-batches (no repeats within an epoch) from uint8 images on a device.
+
+    Args:
+        images: uint8 images, (N, C, H, W), on the device the batches are wanted on.
+        batch_size: images per batch, 1..N; the last, incomplete batch of an epoch is dropped.
+        seed: the seed of the shuffles; the same seed gives the same batches.
+    """
 
     def __init__(self, images: Tensor, batch_size: int, *, seed: int = 0):
         if images.dtype != torch.uint8 or images.ndim != 4:

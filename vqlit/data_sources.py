@@ -18,19 +18,30 @@ from typing import Protocol, runtime_checkable
 from vqlit.data_formats import DataError, DatasetUnavailable, extract_members
 
 
-# %% book/chapters/a1b_sources.md: class IdxDataset
+# %% book/chapters/a1b_sources.md: class FileDataset
 @dataclass(frozen=True)
-class IdxDataset:
-    """An IDX data set: its files with their pinned SHA-256 sums, mirrors and known local homes."""
+class FileDataset:
+    """A data set served file by file: its files with pinned SHA-256 sums, mirrors, local homes.
+
+    Attributes:
+        name: the data set's name, also the name of its folder in the cache.
+        files: role ("train_images", ...) -> (file name, SHA-256 of the file as distributed).
+        mirrors: base URLs, tried in order; a file's URL is the mirror followed by its name.
+        system_dirs: where an OS package installs the files; () for none.
+        classes: the class names, label 0 first; () leaves the labels unnamed.
+        max_bytes: a download larger than this is refused.
+        layouts: folders under a directory that may hold the files ("" is the directory itself).
+        other_ways: more ways to get it, named in the message when it is missing.
+    """
 
     name: str
-    files: dict[str, tuple[str, str]]      # role -> (file name, sha256 of the file as distributed)
-    mirrors: tuple[str, ...]               # base URLs, tried in order
-    system_dirs: tuple[str, ...] = ()      # where an OS package installs the files
+    files: dict[str, tuple[str, str]]
+    mirrors: tuple[str, ...]
+    system_dirs: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
-    max_bytes: int = 64 * 2**20            # refuse downloads larger than this
-    layouts: tuple[str, ...] = ("",)       # folders under a directory that may hold the files
-    other_ways: tuple[str, ...] = ()       # more ways to get it, named when it is missing
+    max_bytes: int = 64 * 2**20
+    layouts: tuple[str, ...] = ("",)
+    other_ways: tuple[str, ...] = ()
     packed = None                          # no archive: the mirrors serve the files themselves
 
     @property
@@ -45,7 +56,7 @@ class IdxDataset:
         return dict(self.files.values())
 
 
-# %% book/chapters/a1b_sources.md: _IDX_FILES, def _pinned
+# %% book/chapters/a1b_sources.md: _IDX_FILES, def _pinned, MNIST, FASHION_MNIST, ...
 _IDX_FILES = {"train_images": "train-images-idx3-ubyte.gz",      # role -> standard file name
               "train_labels": "train-labels-idx1-ubyte.gz",
               "test_images": "t10k-images-idx3-ubyte.gz",
@@ -58,8 +69,7 @@ def _pinned(*sha256: str) -> dict[str, tuple[str, str]]:
     return {role: (name, sha) for (role, name), sha in pairs}
 
 
-# %% book/chapters/a1b_sources.md: MNIST, FASHION_MNIST, IDX_DATASETS
-MNIST = IdxDataset(
+MNIST = FileDataset(
     name="mnist",
     files=_pinned("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
                   "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
@@ -72,7 +82,7 @@ MNIST = IdxDataset(
     layouts=("", "mnist", "MNIST/raw"),                   # as it is, by name, torchvision's
 )
 
-FASHION_MNIST = IdxDataset(
+FASHION_MNIST = FileDataset(
     name="fashion-mnist",
     files=_pinned("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
                   "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
@@ -87,7 +97,15 @@ FASHION_MNIST = IdxDataset(
     other_ways=("on Debian or Ubuntu: apt install dataset-fashion-mnist",),
 )
 
-IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
+IDX_DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}      # load_dataset("auto") picks one
+
+SVHN = FileDataset(
+    name="svhn", mirrors=("http://ufldl.stanford.edu/housenumbers/",),
+    files={"train": ("train_32x32.mat",
+                     "435e94d69a87fde4fd4d7f3dd208dfc32cb6ae8af2240d066de1df7508d083b8"),
+           "test": ("test_32x32.mat",
+                    "cdce80dfb2a2c4c6160906d0bd7c68ec5a99d7ca4831afa54f09182025b6a75b")},
+    classes=tuple(str(i) for i in range(10)), max_bytes=200 * 2**20, layouts=("", "svhn"))
 
 
 # %% book/chapters/a1b_sources.md: def cache_dir, def offline, def _system_copies
@@ -107,7 +125,11 @@ def _system_copies() -> bool:
 
 # %% book/chapters/a1b_sources.md: def sha256sum
 def sha256sum(path: str | Path) -> str:
-    """The SHA-256 of a file as 64 hex digits, read in 1 MiB blocks."""
+    """The SHA-256 of a file as 64 hex digits, read in 1 MiB blocks.
+
+    Args:
+        path: the file.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -118,7 +140,16 @@ def sha256sum(path: str | Path) -> str:
 # %% book/chapters/a1b_sources.md: def download
 def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2**20,
              timeout: float = 30.0, progress: bool = True) -> Path:
-    """Fetch url to dest, keeping it only if its SHA-256 equals the pinned sum."""
+    """Fetch url to dest, keeping it only if its SHA-256 equals the pinned sum (else DataError).
+
+    Args:
+        url: what to fetch (http, https or file).
+        dest: where the verified file goes, by an atomic rename: it is whole or absent.
+        sha256: the pinned SHA-256, 64 hex digits.
+        max_bytes: a download that grows past this many bytes is refused.
+        timeout: seconds to wait for the connection and for each read.
+        progress: show a progress bar.
+    """
     from tqdm.auto import tqdm
 
     dest = Path(dest)
@@ -149,7 +180,7 @@ def download(url: str, dest: str | Path, sha256: str, *, max_bytes: int = 64 * 2
 # %% book/chapters/a1b_sources.md: class DatasetSpec
 @runtime_checkable
 class DatasetSpec(Protocol):
-    """What locate reads from a data set's description (IdxDataset, CifarDataset)."""
+    """What locate reads from a data set's description (FileDataset, CifarDataset)."""
 
     name: str                               # also the name of its folder in the cache
     mirrors: tuple[str, ...]                # base URLs; a file's URL is mirror + its name
@@ -213,9 +244,10 @@ def locate(spec: DatasetSpec, root: str | Path | None = None, *,
            download_missing: bool | None = None) -> tuple[dict[str, Path], str]:
     """The files of a data set (role -> path) and a sentence saying where they came from.
 
-    Sources, in order: root if given (then only root); the cache; the system copies (unless
-    $VQLIT_SYSTEM_DATA=0); a download verified against the pinned sums (download_missing;
-    None: unless $VQLIT_OFFLINE is set).
+    Args:
+        spec: the data set's description (FileDataset, CifarDataset).
+        root: a directory holding the files, then the only place looked in; None: the others.
+        download_missing: allow a download (verified); None: unless $VQLIT_OFFLINE is set.
     """
     if root is not None:
         if found := _look(spec, Path(root).expanduser(), f"the directory {root}"):
@@ -243,21 +275,37 @@ def locate(spec: DatasetSpec, root: str | Path | None = None, *,
 # %% book/chapters/a1b_sources.md: class CifarDataset
 @dataclass(frozen=True)
 class CifarDataset:
-    """A CIFAR binary-version data set: its archive, the pinned SHA-256, and what it holds."""
+    """A CIFAR binary-version data set: its archive, the pinned SHA-256, and what it holds.
+
+    Attributes:
+        name: the data set's name, also the name of its folder in the cache.
+        archive: the file name of the .tar.gz.
+        sha256: the pinned SHA-256 of the archive.
+        mirrors: base URLs of the archive, tried in order.
+        folder: the folder inside the archive that holds the record files.
+        train_files: the record files of the training split.
+        test_files: the record files of the test split.
+        train_records: how many images the training files hold together.
+        test_records: how many images the test files hold together.
+        classes: the class names, label 0 first.
+        max_bytes: a download larger than this is refused.
+        system_dirs: where an OS package installs the record files; () for none.
+        other_ways: more ways to get it, named in the message when it is missing.
+    """
 
     name: str
-    archive: str                                  # file name of the .tar.gz
-    sha256: str                                   # pinned sum of the archive
-    mirrors: tuple[str, ...]                      # base URLs of the archive, tried in order
-    folder: str                                   # the folder inside the archive
+    archive: str
+    sha256: str
+    mirrors: tuple[str, ...]
+    folder: str
     train_files: tuple[str, ...]
     test_files: tuple[str, ...]
     train_records: int
     test_records: int
     classes: tuple[str, ...]
     max_bytes: int = 200 * 2**20
-    system_dirs: tuple[str, ...] = ()             # where an OS package installs the files
-    other_ways: tuple[str, ...] = ()              # more ways to get it, named when it is missing
+    system_dirs: tuple[str, ...] = ()
+    other_ways: tuple[str, ...] = ()
 
     @property
     def layouts(self) -> tuple[str, ...]:
@@ -304,4 +352,4 @@ def _unpack(spec: DatasetSpec, archive: Path) -> dict[str, Path]:
     return _complete(spec, dest)
 
 
-__all__ = ['IdxDataset', 'MNIST', 'FASHION_MNIST', 'IDX_DATASETS', 'cache_dir', 'offline', 'sha256sum', 'download', 'DatasetSpec', 'locate', 'CifarDataset', 'CIFAR10']
+__all__ = ['FileDataset', 'MNIST', 'FASHION_MNIST', 'IDX_DATASETS', 'SVHN', 'cache_dir', 'offline', 'sha256sum', 'download', 'DatasetSpec', 'locate', 'CifarDataset', 'CIFAR10']
