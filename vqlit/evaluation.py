@@ -30,7 +30,16 @@ def _ssim_window(size: int, sigma: float, channels: int, dtype: torch.dtype,
 # %% book/chapters/a3e_evaluation.md: def ssim
 def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
          sigma: float = 1.5) -> Tensor:
-    """Mean SSIM per image, Eq. (5): (B, C, H, W) -> (B,); Gaussian window, valid region."""
+    """Mean SSIM per image, Eq. (5): (B, C, H, W) -> (B,); Gaussian window, valid region.
+
+    Args:
+        x: the first batch of images, (B, C, H, W).
+        y: the second batch, of the same shape (which of the two is the reference does not matter).
+        data_range: L in Eq. (5), the range of the pixel values: 1 for images in [0, 1].
+        window: the side of the Gaussian window in pixels; images smaller than it use the largest
+            odd side that fits.
+        sigma: the standard deviation of the Gaussian window, in pixels.
+    """
     if x.shape != y.shape or x.ndim != 4:
         raise ValueError(f"expected two image batches (B, C, H, W) of one shape, got "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
@@ -51,16 +60,26 @@ def ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window: int = 11,
 # %% book/chapters/a3e_evaluation.md: class Evaluation
 @dataclass
 class Evaluation:
-    """An autoencoder's scores over a test set (`evaluate`); as_dict drops counts and gaps."""
+    """An autoencoder's scores over a test set (`evaluate`).
 
-    psnr: float                          # dB, mean over images, data range 1
-    mse: float                           # mean squared error per pixel, in [0, 1] units
-    ssim: float                          # Eq. (5), mean over images
-    usage: float | None = None           # fraction of codes chosen at least once
-    perplexity: float | None = None      # exp(entropy) of the code histogram
-    counts: Tensor | None = field(default=None, repr=False)   # (K,) how often each code was chosen
+    Attributes:
+        psnr: the PSNR in dB, mean over images, data range 1.
+        mse: the mean squared error per pixel, in [0, 1] units, mean over images.
+        ssim: Eq. (5), mean over images.
+        usage: the fraction of codes chosen at least once; None without a quantizer.
+        perplexity: exp(entropy) of the code histogram; None without a quantizer.
+        counts: how often each code was chosen, (K,); None without a quantizer.
+    """
+
+    psnr: float
+    mse: float
+    ssim: float
+    usage: float | None = None
+    perplexity: float | None = None
+    counts: Tensor | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, float]:
+        """The scores as a dictionary for a results record, without counts and without Nones."""
         fields = dataclasses.asdict(self).items()
         return {k: v for k, v in fields if k != "counts" and v is not None}
 
@@ -71,6 +90,12 @@ def evaluate(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Eva
     """PSNR, MSE, SSIM and whole-set codebook statistics of an autoencoder on uint8 images.
 
     Runs on the model's device; the images are moved there one batch at a time.
+
+    Args:
+        model: an autoencoder whose output has `reconstruction` and `quantizer` (AutoEncoderOutput);
+            it is scored in eval mode, and its training mode is restored afterwards.
+        images: the test images, uint8 (N, C, H, W).
+        batch_size: images per forward pass; it bounds the memory, not the result.
     """
     device = next(model.parameters()).device
     was_training = model.training
@@ -102,6 +127,11 @@ def perceptual_metrics(model: nn.Module, images: Tensor, *,
     """LPIPS (AlexNet) and rFID (Inception) where their packages and weights are available.
 
     Returns the metrics computed and, for each one that was not, a sentence saying why.
+
+    Args:
+        model: an autoencoder whose output has `reconstruction`, put in eval mode.
+        images: the test images, uint8 (N, C, H, W); rFID compares them with their reconstructions.
+        batch_size: images per forward pass; it bounds the memory, not the result.
     """
     device = next(model.parameters()).device
     metrics, notes = {}, []

@@ -16,8 +16,13 @@ from vqlit.soft import BayesianQuantizer
 
 # %% book/chapters/a2_models.md: class SmallCNNEncoder, class SmallCNNDecoder
 class SmallCNNEncoder(nn.Sequential):
-    """OptVQ's appendix-B encoder: (B, C, 32, 32) -> (B, code_dim, 8, 8)."""
+    """OptVQ's appendix-B encoder: (B, C, 32, 32) -> (B, code_dim, 8, 8).
 
+    Args:
+        in_channels: C, the image channels (1 for MNIST, 3 for CIFAR-10).
+        code_dim: d, the latent dimension: the output channels of the 1x1 quant_conv.
+        width: the channels (a, b) of the table's 16- and 32-channel convolutions.
+    """
     def __init__(self, *, in_channels: int = 1, code_dim: int = 8, width: tuple = (16, 32)):
         a, b = width
         super().__init__(
@@ -32,8 +37,12 @@ class SmallCNNEncoder(nn.Sequential):
 
 
 class SmallCNNDecoder(nn.Sequential):
-    """OptVQ's appendix-B decoder: (B, code_dim, 8, 8) -> (B, C, 32, 32), no output activation."""
+    """OptVQ's appendix-B decoder: (B, code_dim, 8, 8) -> (B, C, 32, 32), no output activation.
 
+    Args:
+        out_channels: C, the channels of the reconstructed image.
+        code_dim, width: as in SmallCNNEncoder, whose layers this decoder mirrors.
+    """
     def __init__(self, *, out_channels: int = 1, code_dim: int = 8, width: tuple = (16, 32)):
         a, b = width
         super().__init__(
@@ -49,61 +58,92 @@ class SmallCNNDecoder(nn.Sequential):
 
 # %% book/chapters/a2_models.md: class MLPEncoder, class MLPDecoder
 class MLPEncoder(nn.Module):
-    """Wu & Flierl's encoder D-500-500-2000-d: (B, C, H, W) -> (B, d)."""
+    """Wu & Flierl's encoder D-500-500-2000-d: (B, C, H, W) -> (B, d).
 
+    Args:
+        image_shape: (C, H, W) of the input images; D is their product.
+        latent_dim: d, the dimension of the output latent.
+        hidden: the widths of the hidden layers, each followed by a ReLU.
+    """
     def __init__(self, *, image_shape: tuple[int, int, int] = (1, 28, 28), latent_dim: int = 64,
                  hidden: tuple[int, ...] = (500, 500, 2000)):
         super().__init__()
         sizes = [int(torch.tensor(image_shape).prod()), *hidden]
-        layers = []
-        for fan_in, fan_out in zip(sizes, sizes[1:]):
-            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+        layers = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
         self.net = nn.Sequential(nn.Flatten(), *layers, nn.Linear(sizes[-1], latent_dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)                                         # (B, d)
+        """The latents, (B, d).
+
+        Args:
+            x: images, (B, C, H, W), with (C, H, W) = image_shape.
+        """
+        return self.net(x)
 
 
 class MLPDecoder(nn.Module):
-    """The mirrored decoder d-2000-500-500-D with a sigmoid: (B, d) -> (B, C, H, W) in [0, 1]."""
+    """The mirrored decoder d-2000-500-500-D with a sigmoid: (B, d) -> (B, C, H, W) in [0, 1].
 
+    Args:
+        image_shape, latent_dim: as in MLPEncoder (here the output's shape and the input's d).
+        hidden: the widths of the hidden layers, each followed by a ReLU.
+    """
     def __init__(self, *, image_shape: tuple[int, int, int] = (1, 28, 28), latent_dim: int = 64,
                  hidden: tuple[int, ...] = (2000, 500, 500)):
         super().__init__()
         self.image_shape = tuple(image_shape)
         sizes = [latent_dim, *hidden]
-        layers = []
-        for fan_in, fan_out in zip(sizes, sizes[1:]):
-            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+        layers = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
         pixels = int(torch.tensor(image_shape).prod())
         self.net = nn.Sequential(*layers, nn.Linear(sizes[-1], pixels))
 
     def forward(self, z: Tensor) -> Tensor:
-        return torch.sigmoid(self.net(z)).view(-1, *self.image_shape)   # (B, C, H, W)
+        """The images, (B, C, H, W), in [0, 1].
+
+        Args:
+            z: latents, (B, d).
+        """
+        return torch.sigmoid(self.net(z)).view(-1, *self.image_shape)
 
 
 # %% book/chapters/a2_models.md: class ResidualStack, class ResidualEncoder, class ResidualDecoder
 class ResidualStack(nn.Module):
-    """n residual layers, Eq. (2), then a ReLU; the official code shares one layer."""
+    """n residual layers, Eq. (2), then a ReLU.
 
+    Args:
+        channels: the channels of the input and the output.
+        hidden: the channels of each layer's 3x3 bottleneck branch.
+        layers: n, the number of residual layers.
+        shared: apply one layer n times, as the official code does; False gives n independent ones.
+    """
     def __init__(self, *, channels: int = 128, hidden: int = 32, layers: int = 2,
                  shared: bool = True):
         super().__init__()
-        make = lambda: nn.Sequential(
+        new = lambda: nn.Sequential(
             nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1, bias=False),
             nn.ReLU(), nn.Conv2d(hidden, channels, 1, bias=False))
-        one = make()
-        self.layers = nn.ModuleList([one] * layers if shared else [make() for _ in range(layers)])
+        self.layers = nn.ModuleList([new()] * layers if shared else [new() for _ in range(layers)])
 
-    def forward(self, h: Tensor) -> Tensor:                # (B, channels, h, w) -> same
+    def forward(self, h: Tensor) -> Tensor:
+        """The stack's output, of the input's shape.
+
+        Args:
+            h: features, (B, channels, h, w).
+        """
         for layer in self.layers:
             h = h + layer(h)                               # Eq. (2)
         return torch.relu(h)
 
 
 class ResidualEncoder(nn.Sequential):
-    """32x32 images -> (B, code_dim, 8, 8): VQ-WAE's net_32 encoder."""
+    """32x32 images -> (B, code_dim, 8, 8): VQ-WAE's net_32 encoder.
 
+    Args:
+        in_channels: C, the image channels (3 for CIFAR-10).
+        code_dim: d, the latent dimension: the output channels of the last 1x1 convolution.
+        channels: the width at 8x8 (the first downsampling has half of it).
+        layers, shared: the residual stack's, as in ResidualStack.
+    """
     def __init__(self, *, in_channels: int = 3, code_dim: int = 64, channels: int = 128,
                  layers: int = 2, shared: bool = True):
         super().__init__(
@@ -115,8 +155,12 @@ class ResidualEncoder(nn.Sequential):
 
 
 class ResidualDecoder(nn.Sequential):
-    """(B, code_dim, 8, 8) -> 32x32 images, no output activation: VQ-WAE's net_32 decoder."""
+    """(B, code_dim, 8, 8) -> 32x32 images, no output activation: VQ-WAE's net_32 decoder.
 
+    Args:
+        out_channels: C, the channels of the reconstructed image.
+        code_dim, channels, layers, shared: as in ResidualEncoder, which this decoder mirrors.
+    """
     def __init__(self, *, out_channels: int = 3, code_dim: int = 64, channels: int = 128,
                  layers: int = 2, shared: bool = True):
         super().__init__(
@@ -128,22 +172,33 @@ class ResidualDecoder(nn.Sequential):
 
 # %% book/chapters/a2_models.md: class AutoEncoderOutput
 class AutoEncoderOutput(NamedTuple):
-    """What an AutoEncoder returns."""
+    """What an AutoEncoder returns.
 
-    reconstruction: Tensor        # (B, C, H, W), in the data's units ([0, 1] for images)
-    latents: Tensor               # encoder output, channels-last: (B, h, w, d) or (B, d)
-    quantizer: NamedTuple | None  # the quantizer's output; None for a plain autoencoder
+    Attributes:
+        reconstruction: the decoded images, (B, C, H, W), in the data's units ([0, 1] for images).
+        latents: the encoder's output, channels-last: (B, h, w, d) or (B, d).
+        quantizer: the quantizer's output; None for a plain autoencoder.
+    """
+    reconstruction: Tensor
+    latents: Tensor
+    quantizer: NamedTuple | None
 
 
 # %% book/chapters/a2_models.md: class AutoEncoder
 class AutoEncoder(nn.Module):
-    """encoder -> quantizer -> decoder, with the reconstruction loss of Eq. (3)."""
+    """encoder -> quantizer -> decoder, with the reconstruction loss of Eq. (3).
 
+    Args:
+        encoder: maps images (B, C, H, W) to latents (B, d, h, w) or (B, d).
+        decoder: maps latents in the encoder's layout back to images.
+        quantizer: any module with Chapter 1's contract, applied to channels-last latents; or None.
+        recon_loss: ℓ in Eq. (3): "mse", or OptVQ's "l1+mse".
+        quantizer_weight: w_q in Eq. (3).
+        signed_inputs: the networks work in [-1, 1]: x -> 2x - 1 on the way in, back on the way out.
+    """
     def __init__(self, *, encoder: nn.Module, decoder: nn.Module,
-                 quantizer: nn.Module | None = None,
-                 recon_loss: str = "mse",        # "mse" | "l1+mse", Eq. (3)
-                 quantizer_weight: float = 1.0,  # w_q in Eq. (3)
-                 signed_inputs: bool = False):   # the networks work in [-1, 1]
+                 quantizer: nn.Module | None = None, recon_loss: str = "mse",
+                 quantizer_weight: float = 1.0, signed_inputs: bool = False):
         super().__init__()
         if recon_loss not in ("mse", "l1+mse"):
             raise ValueError(f"recon_loss must be 'mse' or 'l1+mse', got {recon_loss!r}")
@@ -152,28 +207,43 @@ class AutoEncoder(nn.Module):
         self.signed_inputs = signed_inputs
 
     def encode(self, x: Tensor) -> Tensor:
-        """Images in [0, 1] -> channels-last latents (B, h, w, d) or (B, d)."""
+        """Images -> channels-last latents (B, h, w, d) or (B, d).
+
+        Args:
+            x: images, (B, C, H, W), in [0, 1].
+        """
         z = self.encoder(2 * x - 1 if self.signed_inputs else x)
         return z.movedim(1, -1) if z.ndim > 2 else z            # (B, d, h, w) -> (B, h, w, d)
 
     def decode(self, z: Tensor) -> Tensor:
-        """Channels-last latents -> images in the data's units."""
+        """Channels-last latents -> images in the data's units.
+
+        Args:
+            z: latents or their quantized values, (B, h, w, d) or (B, d).
+        """
         out = self.decoder(z.movedim(-1, 1) if z.ndim > 2 else z)
         return (out + 1) / 2 if self.signed_inputs else out
 
     def forward(self, x: Tensor) -> AutoEncoderOutput:
+        """Encode, quantize (where there is a quantizer) and decode.
+
+        Args:
+            x: images, (B, C, H, W), in [0, 1].
+        """
         z = self.encode(x)
         q = self.quantizer(z) if self.quantizer is not None else None
         return AutoEncoderOutput(self.decode(q.quantized if q is not None else z), z, q)
 
     def loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """The training loss, Eq. (3), and detached scalars to log."""
+        """The training loss, Eq. (3), and detached scalars to log.
+
+        Args:
+            x: images, (B, C, H, W), in [0, 1]: the input and the reconstruction's target.
+        """
         out = self(x)
-        scale = 2.0 if self.signed_inputs else 1.0                 # errors in the network's range
-        err = (out.reconstruction - x) * scale
+        err = (out.reconstruction - x) * (2.0 if self.signed_inputs else 1.0)   # network's range
         recon = err.square().mean() + (err.abs().mean() if self.recon_loss == "l1+mse" else 0)
-        logs = {"recon": recon.detach()}
-        total = recon
+        total, logs = recon, {"recon": recon.detach()}
         if out.quantizer is not None:
             total = total + self.quantizer_weight * out.quantizer.loss
             logs["quantizer_loss"] = out.quantizer.loss.detach()
@@ -185,7 +255,13 @@ class AutoEncoder(nn.Module):
 # %% book/chapters/a2_models.md: def small_cnn_autoencoder, def mlp_autoencoder, def residual_autoencoder
 def small_cnn_autoencoder(quantizer: nn.Module | None = None, *, channels: int = 1,
                           code_dim: int = 8, recon_loss: str = "l1+mse") -> AutoEncoder:
-    """OptVQ's MNIST / CIFAR-10 autoencoder: 32x32 images in [-1, 1], 8x8 latents of code_dim."""
+    """OptVQ's MNIST / CIFAR-10 autoencoder: 32x32 images in [-1, 1], 8x8 latents of code_dim.
+
+    Args:
+        quantizer, recon_loss: as in AutoEncoder; the default loss is OptVQ's L1 + L2.
+        channels: C, the image channels (1 for MNIST, 3 for CIFAR-10).
+        code_dim: d, the latent dimension; the quantizer's dim must equal it.
+    """
     return AutoEncoder(encoder=SmallCNNEncoder(in_channels=channels, code_dim=code_dim),
                        decoder=SmallCNNDecoder(out_channels=channels, code_dim=code_dim),
                        quantizer=quantizer, recon_loss=recon_loss, signed_inputs=True)
@@ -193,7 +269,12 @@ def small_cnn_autoencoder(quantizer: nn.Module | None = None, *, channels: int =
 
 def mlp_autoencoder(quantizer: nn.Module | None = None, *, image_shape=(1, 28, 28),
                     latent_dim: int = 64, quantizer_weight: float = 1.0) -> AutoEncoder:
-    """Wu & Flierl's MNIST autoencoder: images in [0, 1], latents of dimension latent_dim."""
+    """Wu & Flierl's MNIST autoencoder: images in [0, 1], latents of dimension latent_dim.
+
+    Args:
+        quantizer, quantizer_weight: as in AutoEncoder.
+        image_shape, latent_dim: as in MLPEncoder.
+    """
     return AutoEncoder(encoder=MLPEncoder(image_shape=image_shape, latent_dim=latent_dim),
                        decoder=MLPDecoder(image_shape=image_shape, latent_dim=latent_dim),
                        quantizer=quantizer, quantizer_weight=quantizer_weight)
@@ -202,33 +283,48 @@ def mlp_autoencoder(quantizer: nn.Module | None = None, *, image_shape=(1, 28, 2
 def residual_autoencoder(quantizer: nn.Module | None = None, *, channels: int = 3,
                          code_dim: int = 64, quantizer_weight: float = 1.0,
                          shared: bool = True) -> AutoEncoder:
-    """VQ-WAE / SQ-VAE's 32x32 autoencoder: images in [0, 1], 8x8 latents of code_dim, MSE loss."""
-    return AutoEncoder(encoder=ResidualEncoder(in_channels=channels, code_dim=code_dim,
-                                               shared=shared),
-                       decoder=ResidualDecoder(out_channels=channels, code_dim=code_dim,
-                                               shared=shared),
+    """VQ-WAE / SQ-VAE's 32x32 autoencoder: images in [0, 1], 8x8 latents of code_dim, MSE loss.
+
+    Args:
+        quantizer, quantizer_weight: as in AutoEncoder.
+        channels: C, the image channels (3 for CIFAR-10).
+        code_dim, shared: as in ResidualEncoder.
+    """
+    common = dict(code_dim=code_dim, shared=shared)
+    return AutoEncoder(encoder=ResidualEncoder(in_channels=channels, **common),
+                       decoder=ResidualDecoder(out_channels=channels, **common),
                        quantizer=quantizer, quantizer_weight=quantizer_weight)
 
 
 # %% book/chapters/a2_models.md: class SoftAutoEncoder, def soft_mlp_autoencoder
 class SoftAutoEncoder(AutoEncoder):
-    """An AutoEncoder whose encoder emits d + K channels: z_e and K log-variances for the
-    BayesianQuantizer (the paper's two output layers, as one layer split in two)."""
-
+    """An AutoEncoder whose encoder emits z_e (d channels) and K log-variances for the quantizer."""
     def encode_with_variances(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Images -> channels-last z_e (..., d) and log-variances (..., K)."""
-        out = self.encoder(2 * x - 1 if self.signed_inputs else x)
-        out = out.movedim(1, -1) if out.ndim > 2 else out                 # (B, ..., d + K)
+        """Images -> channels-last z_e (..., d) and log-variances (..., K).
+
+        Args:
+            x: images, (B, C, H, W), in [0, 1].
+        """
+        out = super().encode(x)                                           # (B, ..., d + K)
         d, k = self.quantizer.dim, self.quantizer.num_codes
         if out.shape[-1] != d + k:
-            raise ValueError(f"the encoder must emit dim + num_codes = {d + k} channels, "
-                             f"got {out.shape[-1]}")
+            raise ValueError(f"the encoder must emit d + K = {d + k} channels, got {out.shape[-1]}")
         return out[..., :d], out[..., d:]                                 # (B, d), (B, K)
 
     def encode(self, x: Tensor) -> Tensor:
+        """z_e alone, the latent the paper evaluates.
+
+        Args:
+            x: images, (B, C, H, W), in [0, 1].
+        """
         return self.encode_with_variances(x)[0]
 
     def forward(self, x: Tensor) -> AutoEncoderOutput:
+        """As AutoEncoder.forward, with the head's log-variances passed to the quantizer.
+
+        Args:
+            x: images, (B, C, H, W), in [0, 1].
+        """
         z, log_var = self.encode_with_variances(x)
         q = self.quantizer(z, log_var)
         return AutoEncoderOutput(self.decode(q.quantized), z, q)
@@ -238,11 +334,17 @@ def soft_mlp_autoencoder(*, num_codes: int = 128, image_shape=(1, 28, 28), laten
                          commitment_weight: float = 2.5, noise_std: float = 0.0,
                          quantizer_weight: float = 1.0,
                          normalizer: str = "gaussian") -> SoftAutoEncoder:
-    """Wu & Flierl's soft VQ-VAE for MNIST: MLP encoder with a head of K log-variances."""
+    """Wu & Flierl's soft VQ-VAE for MNIST: MLP encoder with a head of K log-variances.
+
+    Args:
+        num_codes: K, the codebook size, which is also the variance head's width.
+        image_shape, latent_dim: as in MLPEncoder (the encoder emits latent_dim + num_codes).
+        commitment_weight, noise_std, normalizer: as in BayesianQuantizer.
+        quantizer_weight: w_q in Eq. (3).
+    """
     quantizer = BayesianQuantizer(num_codes=num_codes, dim=latent_dim,
-                                  commitment_weight=commitment_weight,
-                                  noise_std=noise_std, normalizer=normalizer,
-                                  learn_var=False)            # the head supplies the variances
+                                  commitment_weight=commitment_weight, noise_std=noise_std,
+                                  normalizer=normalizer, learn_var=False)   # the head's variances
     return SoftAutoEncoder(
         encoder=MLPEncoder(image_shape=image_shape, latent_dim=latent_dim + num_codes),
         decoder=MLPDecoder(image_shape=image_shape, latent_dim=latent_dim),

@@ -40,7 +40,11 @@ def results_dir() -> Path:
 
 def records_out(directory: str | Path | None = None) -> Path:
     """Where a new record goes: `directory`, else the checkout's book/results, else
-    ./vqlit-results (an installed package is never written to)."""
+    ./vqlit-results (an installed package is never written to).
+
+    Args:
+        directory: the folder asked for; None picks the checkout's or ./vqlit-results.
+    """
     if directory is not None:
         return Path(directory)
     return checkout_results() or Path.cwd() / "vqlit-results"
@@ -48,8 +52,12 @@ def records_out(directory: str | Path | None = None) -> Path:
 
 # %% book/chapters/a3f_results.md: def installed_commit, def source_commit, def provenance
 def installed_commit(direct_url: str | None = None) -> str | None:
-    """The commit pip installed vqlit from, read from the distribution's direct_url.json (PEP 610;
-    `direct_url`: that file's text), or None (an editable install, a local folder, no metadata)."""
+    """The commit pip installed vqlit from, read from the distribution's direct_url.json (PEP 610),
+    or None (an editable install, a local folder, no metadata).
+
+    Args:
+        direct_url: the text of a direct_url.json; None reads the installed distribution's.
+    """
     from importlib import metadata
     if direct_url is None:
         try:
@@ -84,8 +92,15 @@ def source_commit() -> str:
 
 def provenance(device: str | torch.device, *, scale: str, wall_time: float,
                precision: str) -> dict:
-    """Where and how a result was produced; `wall_time`: seconds `fit` spent training, summed over
-    resumptions; `precision`: the one the networks trained in ("bf16" or "fp32", resolved)."""
+    """Where and how a result was produced: the provenance of a record.
+
+    Args:
+        device: the device the run trained on; a GPU is named by its model, the CPU by its
+            architecture and thread count.
+        scale: the scale the run ran at: "smoke", "quick" or "full".
+        wall_time: the seconds `fit` spent training, summed over resumptions (FitResult.wall_time).
+        precision: the one the networks trained in, resolved: "bf16" or "fp32".
+    """
     device = torch.device(device)
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
@@ -105,7 +120,12 @@ PROVENANCE_KEYS = ("commit", "device", "torch", "python", "date", "precision", "
 
 
 def check_record(record: dict) -> dict:
-    """Raise ValueError unless `record` has the schema of ``book/results/*.json``; return it."""
+    """Raise ValueError unless `record` has the schema of ``book/results/*.json``; return it.
+
+    Args:
+        record: a record as read from its JSON file; the error lists every way it departs from
+            the schema.
+    """
     name = record.get("name", "?") if isinstance(record, dict) else "?"
     problems = []
     if not isinstance(record, dict) or record.get("schema") != RECORD_SCHEMA:
@@ -130,8 +150,26 @@ def record_result(name: str, metrics: dict, *, experiment: str | None, dataset: 
                   config: dict, device, scale: str, wall_time: float, precision: str,
                   source: str = "", notes: list[str] = (), paper: dict | None = None,
                   directory: str | Path | None = None) -> Path:
-    """Write NAME.json atomically in the results schema (see `check_record`) into `directory`
-    (default: `records_out()`); `wall_time` and `precision` as in `provenance`."""
+    """Write NAME.json atomically in the results schema (see `check_record`); returns its path.
+
+    Args:
+        name: the record's name, NAME of NAME.json.
+        metrics: the scores, name -> number (Evaluation.as_dict(), for one).
+        experiment: the name of the experiment of Appendix E's registry that ran; None for a run
+            outside the registry.
+        dataset: the name of the data set the model was trained and evaluated on.
+        config: the recipe, with exactly the keys "train" (the TrainConfig), "model" (the
+            quantizer as its repr prints it) and "evaluation" (the evaluation settings).
+        device: the device the run trained on, as in provenance.
+        scale: the scale the run ran at, as in provenance.
+        wall_time: the seconds `fit` spent training, as in provenance.
+        precision: the precision the networks trained in, as in provenance.
+        source: the protocol the result follows, e.g. "VQ-WAE Table 1".
+        notes: free-text remarks, e.g. that the data set is not the paper's.
+        paper: the paper's numbers for this row, metric -> number; None where the data set is not
+            the paper's.
+        directory: where NAME.json goes, as in records_out.
+    """
     directory = records_out(directory)
     directory.mkdir(parents=True, exist_ok=True)
     record = check_record({
@@ -148,7 +186,12 @@ def record_result(name: str, metrics: dict, *, experiment: str | None, dataset: 
 
 # %% book/chapters/a3f_results.md: def load_result
 def load_result(name: str, directory: str | Path | None = None) -> dict | None:
-    """The recorded result NAME (checked against the schema), or None if it was never recorded."""
+    """The recorded result NAME (checked against the schema), or None if it was never recorded.
+
+    Args:
+        name: the record's name, NAME of NAME.json.
+        directory: the folder to read from; None reads results_dir().
+    """
     path = (Path(directory) if directory is not None else results_dir()) / f"{name}.json"
     return check_record(json.loads(path.read_text())) if path.exists() else None
 

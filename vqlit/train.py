@@ -30,15 +30,22 @@ from vqlit.train_distributed import distributed, init_distributed, wrap_step
 # %% book/chapters/a3d_loop.md: class FitResult
 @dataclass
 class FitResult:
-    """What `fit` returns: the logged rows, the steps done, the time spent, where it resumed."""
+    """What `fit` returns: the logged rows, the steps done, the time spent, where it resumed.
 
-    history: list[dict]        # one row per logging window: step, averaged logs, lr, time
-    steps: int                 # steps completed
-    wall_time: float           # seconds, summed over resumptions
-    resumed_from: int = 0      # the step the run resumed from (0: a fresh run)
+    Attributes:
+        history: one row per logging window: its last step, the mean of each log, lr and time.
+        steps: the last step done, counted from the start of the run (resumptions included).
+        wall_time: seconds of training, summed over resumptions.
+        resumed_from: the step the run resumed from; 0 for a fresh run.
+    """
+
+    history: list[dict]
+    steps: int
+    wall_time: float
+    resumed_from: int = 0
 
 
-# %% book/chapters/a3d_loop.md: def _rng_state
+# %% book/chapters/a3d_loop.md: def _rng_state, def _set_rng_state
 def _rng_state(device: torch.device) -> dict:
     """The state of PyTorch's generators: the CPU's, and the device's on CUDA."""
     state = {"torch": torch.get_rng_state()}
@@ -47,7 +54,6 @@ def _rng_state(device: torch.device) -> dict:
     return state
 
 
-# %% book/chapters/a3d_loop.md: def _set_rng_state
 def _set_rng_state(state: dict, device: torch.device) -> None:
     """Put back a state from `_rng_state` (loaded on any device)."""
     torch.set_rng_state(state["torch"].cpu())
@@ -58,8 +64,7 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 # %% book/chapters/a3d_loop.md: def _keep_rows
 def _keep_rows(path: Path, last_step: int) -> None:
     """Drop the rows of a metrics file written after `last_step` (atomically). A torn last line
-    (a kill during its write) is dropped; any other unreadable line is a ValueError naming the
-    file."""
+    (a kill during its write) is dropped; any other unreadable line is a ValueError."""
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if line]
         rows = []
@@ -94,7 +99,7 @@ def _check_recipe(saved: dict, config: TrainConfig, path: Path) -> None:
                          "use another out_dir, or resume=False to start over")
 
 
-# %% book/chapters/a3d_loop.md: def _snapshot
+# %% book/chapters/a3d_loop.md: def _snapshot, def _restore
 def _snapshot(parts: dict, *, device: torch.device, step: int, history: list[dict],
               wall_time: float, window: dict, config: TrainConfig) -> dict:
     """A checkpoint: each part's state_dict, the generators, the log so far and the recipe."""
@@ -103,7 +108,6 @@ def _snapshot(parts: dict, *, device: torch.device, step: int, history: list[dic
             "wall_time": wall_time, "window": window, "config": dataclasses.asdict(config)}
 
 
-# %% book/chapters/a3d_loop.md: def _restore
 def _restore(state: dict, parts: dict, device: torch.device) -> None:
     """Load a `_snapshot` back into the parts, then the generators."""
     for k, p in parts.items():
@@ -142,7 +146,7 @@ class _Window:
         return means
 
 
-# %% book/chapters/a3d_loop.md: def _run_files
+# %% book/chapters/a3d_loop.md: def _run_files, def _append_row
 def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None]:
     """(checkpoint, metrics log) of a run in config.out_dir; the log is rank 0's (else None)."""
     if not config.out_dir:
@@ -153,7 +157,6 @@ def _run_files(config: TrainConfig, rank: int) -> tuple[Path | None, Path | None
     return out / "checkpoint.pt", out / "metrics.jsonl"          # claim_dir creates out
 
 
-# %% book/chapters/a3d_loop.md: def _append_row
 def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
     """Add a window's row to the history and, where there is a log, as a line of JSON to it."""
     history.append(row)
@@ -166,9 +169,7 @@ def _append_row(row: dict, history: list[dict], log: Path | None) -> None:
 def _start(ckpt: Path | None, config: TrainConfig, parts: dict, device: torch.device,
            log: Path | None) -> tuple[list[dict], int, float, _Window]:
     """Resume from `ckpt` if asked and it exists, else seed a fresh run; cut `log` to the start.
-
-    Returns the history so far, the step to start after, the time already spent and the window.
-    """
+    Returns the history so far, the step to start after, the time already spent and the window."""
     if ckpt is not None and config.resume and ckpt.exists():
         state = load_checkpoint(ckpt, map_location=device)
         _check_recipe(state["config"], config, ckpt)
@@ -204,6 +205,9 @@ def quiet_finite_checks(model: nn.Module) -> list[nn.Module]:
     """Turn off the per-step NaN checks (a host sync each) of the quantizers inside `model`.
 
     Returns the modules switched off; set their `check_finite` back to True when the run ends.
+
+    Args:
+        model: the module whose submodules with `check_finite` True are switched off.
     """
     quieted = [m for m in model.modules() if getattr(m, "check_finite", False) is True]
     for m in quieted:
@@ -218,6 +222,12 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
 
     Under torchrun (an initialised process group) every process trains a slice of each batch in
     DistributedDataParallel; rank 0 writes the logs and checkpoints.
+
+    Args:
+        model: any module with a `loss(x) -> (loss, logs)` method, such as an AutoEncoder.
+        images: the training images, uint8 (N, C, H, W), moved to the device once.
+        config: the recipe; None takes TrainConfig's defaults.
+        device: "auto" (the first GPU, else the CPU) or a device, as in resolve_device.
     """
     from tqdm.auto import tqdm
 
@@ -225,8 +235,7 @@ def fit(model: nn.Module, images: Tensor, config: TrainConfig | None = None, *,
     device = resolve_device(device)
     rank, world = distributed()
     if config.batch_size % world:
-        raise ValueError(f"batch_size {config.batch_size} is not divisible by the {world} "
-                         "processes")
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by {world} processes")
     bf16 = resolve_precision(config.precision, device) == "bf16"
     model.to(device)
     batcher = Batcher(images.to(device), config.batch_size, seed=config.seed)

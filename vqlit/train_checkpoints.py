@@ -21,7 +21,13 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     """torch.save to a temporary file, fsync, then an atomic rename over `path`.
 
     A write that fails (a full disk, a lost mount) raises OSError naming the file and the reason;
-    the previous checkpoint stays as it was."""
+    the previous checkpoint stays as it was.
+
+    Args:
+        path: the checkpoint file; its directory is created where missing.
+        state: what to save: tensors, numbers, strings and containers of them, which load with
+            weights_only=True.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -48,7 +54,13 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
 # %% book/chapters/a3b_checkpoints.md: def load_checkpoint
 def load_checkpoint(path: str | Path, map_location=None) -> dict:
     """Load a checkpoint without unpickling arbitrary objects (weights_only=True). A file that is
-    not a readable checkpoint (truncated, corrupt, another format) raises ValueError naming it."""
+    not a readable checkpoint (truncated, corrupt, another format) raises ValueError naming it.
+
+    Args:
+        path: the checkpoint file; a missing one raises FileNotFoundError.
+        map_location: as in torch.load: the device the tensors are loaded onto; None keeps the
+            devices they were saved from.
+    """
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -64,7 +76,11 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
 def claim_dir(out: str | Path) -> Callable[[], None]:
     """Claim directory `out` for this process (out/.lock holds its pid) and remove the temporary
     files of interrupted saves; returns the function that releases it (a no-op where this process
-    holds it already). ValueError if a live process holds it, or `out` is not a directory."""
+    holds it already). ValueError if a live process holds it, or `out` is not a directory.
+
+    Args:
+        out: the run's output directory, created where missing.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir() or any(p.is_file() for p in out.parents):
         raise ValueError(f"{out} is not a directory; out_dir must be one, or not exist yet")
@@ -107,7 +123,14 @@ def _alive(pid: int) -> bool:
 # %% book/chapters/a3b_checkpoints.md: def check_finite_state
 def check_finite_state(model: nn.Module, *, step: int, keep: Path | None = None) -> None:
     """Raise FloatingPointError if a floating-point parameter or buffer of `model` holds NaN or
-    infinity (at training step `step`; `keep`: the checkpoint left untouched)."""
+    infinity.
+
+    Args:
+        model: the module whose state_dict is checked.
+        step: the training step, named in the error.
+        keep: the checkpoint left untouched, which the error names as the one to resume from;
+            None names none.
+    """
     floats = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
     finite = torch.stack([torch.isfinite(v).all() for v in floats.values()])     # (tensors,)
     if not bool(finite.all()):

@@ -27,7 +27,12 @@ def distributed() -> tuple[int, int]:
 def init_distributed(device: str | torch.device = "auto") -> torch.device:
     """Join the process group that torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK), if any.
 
-    Returns this process's device: cuda:LOCAL_RANK on GPUs (NCCL), the CPU otherwise (gloo).
+    Args:
+        device: the device asked for, as in resolve_device; under torchrun a CUDA device becomes
+            cuda:LOCAL_RANK.
+
+    Returns:
+        This process's device: cuda:LOCAL_RANK on GPUs (NCCL), the CPU otherwise (gloo).
     """
     dev = resolve_device(device)
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -54,7 +59,14 @@ class _StepLoss(nn.Module):
 
 # %% book/chapters/a3c_distributed.md: def wrap_step
 def wrap_step(model: nn.Module, device: torch.device, world: int, compile: bool) -> nn.Module:
-    """The module the loop calls for the loss: `_StepLoss`, in DDP across processes, compiled."""
+    """The module the loop calls for the loss: `_StepLoss`, in DDP across processes, compiled.
+
+    Args:
+        model: the model whose `loss(x) -> (loss, logs)` the step computes.
+        device: this process's device; on CUDA, DDP keeps the module on its index.
+        world: the number of processes; above 1 the step is wrapped in DistributedDataParallel.
+        compile: wrap the step in torch.compile.
+    """
     step_loss = _StepLoss(model)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
