@@ -11,5 +11,9 @@ def check_a4b_runs(g):
     assert g["smoke_data"] in ("mnist", "fashion-mnist", "mnist-5k", "digits")
 
 
+def check_a4c_tables(g):
+    assert g["tables_data"] in ("mnist", "fashion-mnist", "mnist-5k", "digits")
+
+
 def check_a4e_cli(g):
     assert g["n_listed"] >= 7

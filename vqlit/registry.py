@@ -29,25 +29,46 @@ from vqlit.vq import VectorQuantizer
 from vqlit.wasserstein import WassersteinQuantizer
 
 
-# %% book/chapters/a4a_registry.md: class Experiment, EXPERIMENTS, def register, def get_experiment
+# %% book/chapters/a4a_registry.md: class Experiment
 @dataclass(frozen=True)
 class Experiment:
-    """One paper's protocol for one row of one of its tables."""
+    """One paper's protocol for one row of one of its tables.
 
-    name: str                                      # e.g. "vq_nn_mnist"
-    chapter: str                                   # the chapter that derives the method
-    summary: str                                   # one line for `reproduce --list`
-    dataset: str                                   # the paper's data set
-    model: Callable[[ImageData], nn.Module]        # data -> a model with .loss(x)
-    recipes: dict[str, dict]                       # scale -> TrainConfig fields, "epochs", subsets
-    image_size: int | None = 32                    # resize to this side (None: native size)
-    metrics: Callable[[nn.Module, ImageData, str], dict] | None = None  # None: reconstruction
-    paper: dict[str, float] = field(default_factory=dict)           # the paper's numbers
-    source: str = ""                               # where the paper prints them
-    evaluation: dict[str, dict] = field(default_factory=dict)       # scale -> metric settings
+    Attributes:
+        name: `<method>_<data set>`, e.g. "vq_nn_mnist"; the name `reproduce` takes.
+        chapter: the stem of the chapter that derives the method, e.g. "01_vq_preliminaries".
+        summary: one line for `python -m vqlit reproduce --list`.
+        dataset: the paper's data set, a name of `vqlit.data.DATASETS`.
+        model: builds the model (one with `.loss(x)`) from the data, which gives its channels.
+        recipes: scale ("smoke", "quick" and "full") -> TrainConfig fields, or "epochs" for
+            "steps"; "train" / "test": subset sizes; "model": another network at that scale.
+        image_size: the side the images are resized to; None keeps their native size.
+        metrics: (model, data, scale) -> the test set's metrics; None: `vqlit.runs.measure`'s.
+        paper: the paper's numbers for this row, metric -> value; empty where it prints none.
+        source: where the protocol comes from: a paper's table, or "this book, ..." (its own).
+        evaluation: scale -> the metric settings a record keeps, e.g. {"kmeans_inits": 100}.
+    """
+
+    name: str
+    chapter: str
+    summary: str
+    dataset: str
+    model: Callable[[ImageData], nn.Module]
+    recipes: dict[str, dict]
+    image_size: int | None = 32
+    metrics: Callable[[nn.Module, ImageData, str], dict] | None = None
+    paper: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+    evaluation: dict[str, dict] = field(default_factory=dict)
 
     def config(self, scale: str, train_size: int, **overrides) -> TrainConfig:
-        """The TrainConfig of this experiment at `scale` for a training set of train_size."""
+        """The TrainConfig of this experiment at one scale.
+
+        Args:
+            scale: "smoke", "quick" or "full": which recipe.
+            train_size: images in the training set; turns the recipe's epochs into steps.
+            overrides: TrainConfig fields that replace the recipe's, e.g. `seed` or `out_dir`.
+        """
         recipe = {k: v for k, v in self.recipes[scale].items()
                   if k not in ("train", "test", "model")}
         if "epochs" in recipe:                                 # epochs -> steps, rounded up
@@ -55,14 +76,25 @@ class Experiment:
         return TrainConfig(**{**recipe, **overrides})
 
     def build(self, data: ImageData, scale: str) -> nn.Module:
-        """The model this experiment trains at `scale` on `data` (the recipe's own, if any)."""
+        """The model this experiment trains (the recipe's own network, if it names one).
+
+        Args:
+            data: the images it will train on; the model reads their channels.
+            scale: "smoke", "quick" or "full": whose recipe may name another network.
+        """
         return self.recipes[scale].get("model", self.model)(data)
 
 
+# %% book/chapters/a4a_registry.md: EXPERIMENTS, def register, def get_experiment
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
 def register(experiment: Experiment) -> Experiment:
+    """Add an experiment to `EXPERIMENTS` and return it.
+
+    Args:
+        experiment: the protocol; its name must be new and it needs all three scales' recipes.
+    """
     if experiment.name in EXPERIMENTS:
         raise ValueError(f"experiment {experiment.name!r} is registered twice")
     if missing := {"smoke", "quick", "full"} - set(experiment.recipes):
@@ -72,6 +104,11 @@ def register(experiment: Experiment) -> Experiment:
 
 
 def get_experiment(name: str) -> Experiment:
+    """The registered experiment NAME; a ValueError that lists the names otherwise.
+
+    Args:
+        name: an experiment's name, e.g. "vq_nn_mnist" (`python -m vqlit reproduce --list`).
+    """
     if name not in EXPERIMENTS:
         raise ValueError(f"no experiment named {name!r}; `python -m vqlit reproduce --list` "
                          f"names them: {', '.join(sorted(EXPERIMENTS))}")
@@ -126,7 +163,8 @@ for _ds in ("mnist", "cifar10"):
     register(Experiment(
         f"vq_ema_{_ds}", "01_vq_preliminaries",
         f"OptVQ Table 2 setting with the EMA codebook, {_ds}", _ds,
-        _small_cnn(lambda: EMAVectorQuantizer(num_codes=1024, dim=8)), VQ_SCALES))
+        _small_cnn(lambda: EMAVectorQuantizer(num_codes=1024, dim=8)), VQ_SCALES,
+        source="this book, Chapter 1 (OptVQ Table 2's network and recipe, EMA codebook)"))
     register(Experiment(
         f"wae_vqvae_{_ds}", "03_vq_wae", f"VQ-WAE Table 1 baseline: VQ-VAE with the residual CNN, "
         f"{_ds}", _ds,
@@ -138,16 +176,13 @@ for _ds in ("mnist", "cifar10"):
 # %% book/chapters/a4a_registry.md: _VQWAE_PAPER, _VQWAE_SWEEP, _VQVAE_SWEEP, def _vqwae_quantizer, ...
 _VQWAE_PAPER = {  # VQ-WAE Table 1 (ICLR text): the VQ-WAE rows
     "mnist": {"ssim": 0.99, "psnr": 35.61, "lpips": 0.01, "rfid": 2.4, "perplexity": 507.7},
-    "cifar10": {"ssim": 0.80, "psnr": 25.93, "lpips": 0.23, "rfid": 54.9, "perplexity": 505.0},
-}
+    "cifar10": {"ssim": 0.80, "psnr": 25.93, "lpips": 0.23, "rfid": 54.9, "perplexity": 505.0}}
 _VQWAE_SWEEP = {  # VQ-WAE Table 2: perplexity of VQ-WAE at |C| = 64, 128, 256, 512
     "mnist": {64: 63.8, 128: 127.7, 256: 255.1, 512: 507.7},
-    "cifar10": {64: 63.4, 128: 126.1, 256: 252.0, 512: 505.0},
-}
+    "cifar10": {64: 63.4, 128: 126.1, 256: 252.0, 512: 505.0}}
 _VQVAE_SWEEP = {  # VQ-WAE Table 2: perplexity of its VQ-VAE baseline at the same sizes
     "mnist": {64: 47.8, 128: 70.3, 256: 52.0, 512: 47.2},
-    "cifar10": {64: 24.3, 128: 44.9, 256: 85.1, 512: 69.8},
-}
+    "cifar10": {64: 24.3, 128: 44.9, 256: 85.1, 512: 69.8}}
 
 
 def _vqwae_quantizer(num_codes: int, dim: int, iters: int = 300) -> nn.Module:
@@ -201,13 +236,12 @@ for _ds in ("mnist", "cifar10"):
         OPTVQ_SCALES, source="OptVQ's official configurations (not a row of its Table 2)"))
 
 
-# %% book/chapters/a4a_registry.md: SOFT_SCALES, _SOFT_KMEANS_INITS, _SOFT_PAPER, def _soft_model, ...
+# %% book/chapters/a4a_registry.md: _SOFT_RECIPE, SOFT_SCALES, _SOFT_KMEANS_INITS, _SOFT_PAPER, ...
+_SOFT_RECIPE = dict(batch_size=32, lr=3e-4, optimizer="adam")
 SOFT_SCALES = {
-    "smoke": dict(steps=40, batch_size=32, lr=3e-4, optimizer="adam", train=1000, test=500,
-                  log_every=1),
-    "quick": dict(steps=1500, batch_size=32, lr=3e-4, optimizer="adam", train=20000, test=5000,
-                  log_every=37),
-    "full": dict(steps=40000, batch_size=32, lr=3e-4, optimizer="adam", log_every=1000),
+    "smoke": dict(_SOFT_RECIPE, steps=40, train=1000, test=500, log_every=1),
+    "quick": dict(_SOFT_RECIPE, steps=1500, train=20000, test=5000, log_every=37),
+    "full": dict(_SOFT_RECIPE, steps=40000, log_every=1000),
 }
 _SOFT_KMEANS_INITS = {"smoke": 2, "quick": 10, "full": 100}
 _SOFT_PAPER = {  # Table 1 of Wu & Flierl, MNIST, d = 64: clustering acc., NMI, classification acc.
@@ -299,12 +333,19 @@ for _label, (_slug, _quantizer) in _COMPARE.items():
 # %% book/chapters/a4a_registry.md: class Group, GROUPS, def get_group
 @dataclass(frozen=True)
 class Group:
-    """Experiments run together, each over several seeds, and recorded as mean and sd."""
+    """Experiments run together, each over several seeds, and recorded as mean and sd.
+
+    Attributes:
+        name: the group's name for the command line, e.g. "compare".
+        summary: one line for `python -m vqlit reproduce --list`.
+        members: the names of its experiments, in the order their tables show them.
+        seeds: scale -> the number of seeds each member runs (seeds 0, 1, ...).
+    """
 
     name: str
     summary: str
-    members: tuple[str, ...]          # experiment names
-    seeds: dict[str, int]             # scale -> number of seeds (0, 1, ...)
+    members: tuple[str, ...]
+    seeds: dict[str, int]
 
 
 GROUPS = {"compare": Group("compare", "Chapter 5: every method at equal budget, mnist",
@@ -312,6 +353,11 @@ GROUPS = {"compare": Group("compare", "Chapter 5: every method at equal budget, 
 
 
 def get_group(name: str) -> Group:
+    """The group NAME; a ValueError that lists the groups otherwise.
+
+    Args:
+        name: a group's name, e.g. "compare".
+    """
     if name not in GROUPS:
         raise ValueError(f"no group named {name!r}; the groups are {', '.join(sorted(GROUPS))}")
     return GROUPS[name]
@@ -322,8 +368,14 @@ def get_group(name: str) -> Group:
 def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> dict:
     """Appendix C's image metrics of the test set, plus: bits_per_image (indices per image x
     log2 K), nn_usage (the usage of the nearest codes of the same features) and alone_agreement
-    (the share of the codes of `alone` test images that are unchanged when each image is
-    quantized alone rather than in a batch of up to 1,000)."""
+    (the share of an image's codes that are unchanged when it is quantized alone rather than in a
+    batch of up to 1,000).
+
+    Args:
+        model: a trained autoencoder with `.encode` and a `.quantizer` of `num_codes` codes.
+        data: the images; only `data.test_images`, (N, C, H, W) uint8, are measured.
+        alone: how many test images (the first ones) are also quantized one at a time.
+    """
     scores = evaluate(model, data.test_images).as_dict()
     q, device = model.quantizer, next(model.parameters()).device
     was_training = model.training

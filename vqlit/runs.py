@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4b_runs.md: statements
+# %% book/chapters/a4b_runs.md: def _run_info, _RUN_KEYS, def _run_label
 """Training, measuring and recording the named experiments of vqlit.registry: one run, what it
 costs before it starts, and a group over seeds (the engine behind `python -m vqlit`)."""
 from __future__ import annotations
@@ -30,25 +30,6 @@ from vqlit.train_config import (SCALES, TrainConfig, resolve_device, resolve_pre
 from vqlit.train_distributed import distributed
 
 
-# %% book/chapters/a4b_runs.md: def prepare_data
-def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
-                 verbose: bool = True, data: ImageData | None = None) -> ImageData:
-    """The experiment's data set (or `dataset`, or the loaded `data`), subset for `scale`."""
-    name = dataset or experiment.dataset
-    try:
-        if data is None:
-            data = load_dataset(name, image_size=experiment.image_size, verbose=verbose)
-    except DatasetUnavailable as err:
-        if scale != "smoke":
-            raise
-        data = load_dataset("auto", image_size=experiment.image_size, verbose=verbose)
-        print(f"note: {name} is not available here ({str(err).split('.')[0]}); the smoke run "
-              f"uses {data.name} instead")
-    recipe = experiment.recipes[scale]
-    return data.subset(recipe.get("train"), recipe.get("test"))
-
-
-# %% book/chapters/a4b_runs.md: def _run_info, _RUN_KEYS, def _run_label
 def _run_info(directory: Path) -> dict:
     path = Path(directory) / "run.json"
     if not path.is_file():
@@ -71,6 +52,32 @@ def _run_label(info: dict) -> str:
     return f"{info['experiment']} at {info['scale']} on {info['dataset']}, seed {info['seed']}"
 
 
+# %% book/chapters/a4b_runs.md: def prepare_data
+def prepare_data(experiment: Experiment, scale: str, *, dataset: str | None = None,
+                 verbose: bool = True, data: ImageData | None = None) -> ImageData:
+    """The experiment's data set, subset for `scale` (a smoke run falls back to a local one).
+
+    Args:
+        experiment: the protocol, whose data set, image size and subset sizes are read.
+        scale: "smoke", "quick" or "full"; only "smoke" may replace a missing data set.
+        dataset: a name of `vqlit.data.DATASETS` to load instead; None: the experiment's.
+        verbose: print what is loaded or downloaded.
+        data: images already loaded, only subset here; None: load them.
+    """
+    name = dataset or experiment.dataset
+    try:
+        if data is None:
+            data = load_dataset(name, image_size=experiment.image_size, verbose=verbose)
+    except DatasetUnavailable as err:
+        if scale != "smoke":
+            raise
+        data = load_dataset("auto", image_size=experiment.image_size, verbose=verbose)
+        print(f"note: {name} is not available here ({str(err).split('.')[0]}); the smoke run "
+              f"uses {data.name} instead")
+    recipe = experiment.recipes[scale]
+    return data.subset(recipe.get("train"), recipe.get("test"))
+
+
 # %% book/chapters/a4b_runs.md: def train_experiment
 def train_experiment(name: str, *, scale: str = "auto", device: str | torch.device = "auto",
                      out: str | Path | None = None, max_steps: int | None = None,
@@ -78,9 +85,18 @@ def train_experiment(name: str, *, scale: str = "auto", device: str | torch.devi
                      data: ImageData | None = None, recipes: str | None = None, **overrides):
     """Train experiment NAME; returns (model, data, FitResult, TrainConfig).
 
-    `data`: already loaded images (a chapter's), subset here as the protocol says; `recipes`:
-    train NAME's model with the recipes of that experiment instead (two models at one budget);
-    `overrides`: TrainConfig fields that replace the protocol's (e.g. seed).
+    Args:
+        name: the experiment whose model is trained, e.g. "vq_nn_mnist".
+        scale: "smoke", "quick" or "full"; "auto" is "quick" (a paper's protocol is "full").
+        device: "auto" (CUDA when there is one), "cpu", "cuda", "cuda:N" or a torch.device.
+        out: the directory for checkpoint.pt, metrics.jsonl and run.json; None: keep nothing.
+        max_steps: end this call at that step, checkpointed to resume later; None: train out.
+        resume: continue from `out`'s checkpoint where it holds this same run.
+        dataset: train on this data set instead of the experiment's; None: the experiment's.
+        progress: show a progress bar.
+        data: already loaded images (a chapter's), subset here as the protocol says.
+        recipes: train NAME's model with that experiment's recipes (two models at one budget).
+        overrides: TrainConfig fields that replace the protocol's, e.g. seed or precision.
     """
     experiment = get_experiment(name)
     protocol = get_experiment(recipes) if recipes else experiment
@@ -133,19 +149,25 @@ def _step_seconds(experiment: Experiment, scale: str, data: ImageData, device: t
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+    return (f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400
+            else f"{seconds / 3600:.1f} h")
 
 
 def expected_cost(runs: dict[str, int] | list[tuple[str | Experiment, int]], *,
                   data: ImageData, scale: str = "auto", device: str | torch.device = "auto",
                   precision: str = "auto", timed_steps: int = 4,
                   verbose: bool = True) -> dict[str, float]:
-    """Expected training seconds at each scale on `device` of `runs` (experiment name -> number
-    of runs of it, e.g. seeds; or (name or unregistered Experiment, number) pairs) on `data`,
-    measured as the section above says; prints a summary naming the data set, device, precision
-    and scale."""
+    """Expected training seconds of `runs` at each scale on `device`, measured as the section
+    above says; prints a summary naming the data set, device, precision and scale.
+
+    Args:
+        runs: experiment name -> number of runs (e.g. seeds), or (name or Experiment, number).
+        data: the training images the runs will use (their size scales the full run's steps).
+        scale, device: the scale and the device the runs will use, as in `train_experiment`.
+        precision: "auto" (bf16 on a GPU that has it, else fp32), "bf16" or "fp32".
+        timed_steps: steps timed per recipe, after one warm-up step; the median counts.
+        verbose: print the summary.
+    """
     device = resolve_device(device)
     scale = resolve_scale(scale, device)
     precision = resolve_precision(precision, device)
@@ -180,9 +202,16 @@ def expected_cost(runs: dict[str, int] | list[tuple[str | Experiment, int]], *,
     return total
 
 
-# %% book/chapters/a4b_runs.md: def measure, def evaluate_run
+# %% book/chapters/a4b_runs.md: def measure, def evaluate_run, def reproduce
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
-    """The experiment's metrics on the whole test set of `data`."""
+    """The experiment's metrics on the test set, with "notes" on any that could not be computed.
+
+    Args:
+        experiment: the protocol: its own `metrics`, or else Appendix C's, LPIPS and rFID.
+        model: the trained model.
+        data: the images; the test set is measured.
+        scale: the scale, which an experiment's own metrics may read (k-means restarts).
+    """
     if experiment.metrics is not None:
         return experiment.metrics(model, data, scale)
     scores = evaluate(model, data.test_images).as_dict()
@@ -191,7 +220,12 @@ def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: st
 
 
 def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") -> dict:
-    """The metrics of the run trained into `directory`."""
+    """The metrics of the run trained into `directory`, with its experiment, scale and data set.
+
+    Args:
+        directory: a training directory of `train_experiment` (run.json and checkpoint.pt).
+        device: where to evaluate, as in `train_experiment`.
+    """
     info = _run_info(directory)
     experiment = get_experiment(info["experiment"])
     data = prepare_data(experiment, info["scale"], dataset=info["dataset"], verbose=False)
@@ -209,15 +243,18 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
             "step": state["step"], **measure(experiment, model, data, info["scale"])}
 
 
-# %% book/chapters/a4b_runs.md: def reproduce
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
               runs: str | Path = "runs", device: str | torch.device = "auto",
               dataset: str | None = None, precision: str = "auto",
               progress: bool = True) -> Path:
-    """Train and evaluate experiment NAME and write out/NAME.json (default: `records_out()`).
+    """Train and evaluate experiment NAME and record it (`record_run`); the record's path.
 
-    On another data set than the paper's, the record is named for it (vq_nn_mnist run on
-    fashion-mnist is recorded as vq_nn_fashion-mnist) and carries no paper numbers.
+    Args:
+        name: the experiment, e.g. "vq_nn_mnist".
+        scale, device, dataset, progress: as in `train_experiment` (a record says its data set).
+        out: the directory of the record; None: `records_out()` (book/results in a checkout).
+        runs: the directory under which the training directory NAME-SCALE is kept.
+        precision: "auto" (bf16 on a GPU that has it, else fp32), "bf16" or "fp32".
     """
     experiment = get_experiment(name)
     device = resolve_device(device)
@@ -230,12 +267,31 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
                       wall_time=result.wall_time, out=out)
 
 
-# %% book/chapters/a4b_runs.md: def record_run
+# %% book/chapters/a4b_runs.md: def _record_source, def record_run
+def _record_source(experiment: Experiment, dataset: str) -> str:
+    """A record's source: the experiment's on its own data set, else what this book ran where."""
+    if dataset == experiment.dataset:
+        return experiment.source
+    protocol = experiment.source.removeprefix("this book, ") or experiment.name
+    row = "the paper's row is" if experiment.paper else "the protocol is"
+    return (f"this book: the protocol of {protocol}, run on {dataset} "
+            f"({row} on {experiment.dataset})")
+
+
 def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig, metrics: dict,
                *, scale: str, device, wall_time: float, out: str | Path | None = None) -> Path:
-    """Record a trained run of experiment NAME in out/ (default: `records_out()`); its path.
-    `wall_time`: the seconds `fit` spent training (FitResult.wall_time, summed over seeds for a
-    group's record); the precision recorded is the one `config.precision` resolved to."""
+    """Record a trained run of experiment NAME as a results record; the record's path.
+
+    Args:
+        name: the experiment that was trained.
+        model: the trained model, described in the record by its class and quantizer's repr.
+        data: the data it was trained and measured on; the record is named for `data.name`.
+        config: the TrainConfig that ran; its precision is recorded as it resolved on `device`.
+        metrics: metric -> value, with an optional "notes" list (e.g. why LPIPS is missing).
+        scale, device: the scale and the device it ran at and on (the provenance names both).
+        wall_time: the seconds `fit` spent training (summed over seeds for a group's record).
+        out: the directory of the record; None: `records_out()` (book/results in a checkout).
+    """
     experiment = get_experiment(name)
     metrics = dict(metrics)
     notes = metrics.pop("notes", [])
@@ -246,10 +302,10 @@ def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig
                  "quantizer": None if quantizer is None else repr(quantizer),
                  "quantizer_weight": getattr(model, "quantizer_weight", None)}
     train = {k: v for k, v in vars(config).items() if k not in ("out_dir", "progress")}
-    paper_row = data.name == experiment.dataset
+    paper_row = data.name == experiment.dataset                  # only then the paper's numbers
     return record_result(
         name.removesuffix(f"_{experiment.dataset}") + f"_{data.name}", metrics,
-        experiment=name, dataset=data.name, source=experiment.source,
+        experiment=name, dataset=data.name, source=_record_source(experiment, data.name),
         notes=notes, config={"train": train, "model": described,
                              "evaluation": experiment.evaluation.get(scale, {})},
         paper=experiment.paper if paper_row else None, device=device, scale=scale,
@@ -260,14 +316,24 @@ def record_run(name: str, model: nn.Module, data: ImageData, config: TrainConfig
 # %% book/chapters/a4b_runs.md: class GroupRun, def run_group
 @dataclass
 class GroupRun:
-    """One trained run of a group: the experiment, its seed, the model, its fit and metrics."""
+    """One trained run of a group.
+
+    Attributes:
+        experiment: the member's experiment name.
+        seed: the seed it trained with.
+        model: the trained model.
+        fit: what `fit` returned (vqlit.train.FitResult): history, steps and wall time.
+        config: the TrainConfig that ran.
+        data: the data it was trained and measured on.
+        metrics: its metrics (`measure`) plus "step_ms", milliseconds per training step.
+    """
 
     experiment: str
     seed: int
     model: nn.Module
-    fit: object                       # vqlit.train.FitResult
+    fit: object
     config: TrainConfig
-    data: ImageData                   # the data it was trained and measured on
+    data: ImageData
     metrics: dict
 
 
@@ -275,10 +341,17 @@ def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "a
               dataset: str | None = None, data: ImageData | None = None,
               seeds: int | None = None, runs: str | Path | None = None,
               precision: str = "auto", progress: bool = True) -> list[GroupRun]:
-    """Train and measure every member of group NAME for each of its seeds (or `seeds`);
-    `runs`: a directory that keeps each run's checkpoints, so that calling again resumes the
-    group where it stopped (finished runs are loaded, not trained again); `progress`: one
-    progress bar over the runs."""
+    """Train and measure every member of group NAME for each of its seeds.
+
+    Args:
+        name: the group, e.g. "compare".
+        scale, device, dataset, precision: as in `reproduce`, for every member.
+        data: images already loaded, shared by every run; None: load them once.
+        seeds: seeds 0 to seeds - 1; None: the group's number for the scale.
+        runs: a directory for each run's checkpoints, so that calling again resumes the group
+            where it stopped (finished runs are loaded, not trained again); None: keep none.
+        progress: one progress bar over the runs.
+    """
     from tqdm.auto import tqdm
     group = get_group(name)
     device = resolve_device(device)
@@ -302,9 +375,13 @@ def run_group(name: str, *, scale: str = "auto", device: str | torch.device = "a
     return done
 
 
-# %% book/chapters/a4b_runs.md: def summarize
+# %% book/chapters/a4b_runs.md: def summarize, def reproduce_group
 def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
-    """Experiment -> {metric: mean over seeds, metric_sd: sample sd (0 for one seed), seeds}."""
+    """Experiment -> {metric: mean over seeds, metric_sd: sample sd (0 for one seed), seeds}.
+
+    Args:
+        runs: the runs of `run_group`; every numeric metric is summarized.
+    """
     by_name: dict[str, list[dict]] = {}
     for run in runs:
         by_name.setdefault(run.experiment, []).append(run.metrics)
@@ -319,13 +396,19 @@ def summarize(runs: list[GroupRun]) -> dict[str, dict[str, float]]:
     return summary
 
 
-# %% book/chapters/a4b_runs.md: def reproduce_group
 def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = None,
                     runs: str | Path = "runs", device: str | torch.device = "auto",
                     dataset: str | None = None, precision: str = "auto",
                     progress: bool = True) -> list[Path]:
-    """Run group NAME (`run_group`) and record each member's mean and sd over seeds in out/
-    (default: book/results/), named for the data set used; the paths."""
+    """Run group NAME (`run_group`) and record each member's mean and sd over seeds; the paths.
+
+    Args:
+        name: the group, e.g. "compare".
+        scale, device, dataset, precision: as in `reproduce`, for every member.
+        out: the directory of the records; None: `records_out()` (book/results in a checkout).
+        runs: the directory under which the group's training directories are kept (resumable).
+        progress: one progress bar over the runs.
+    """
     device = resolve_device(device)
     scale = resolve_scale(scale, device)
     began = time.perf_counter()

@@ -14,7 +14,7 @@ from vqlit.registry import get_experiment, get_group
 from vqlit.results import load_result, results_dir
 
 
-# %% book/chapters/a4c_tables.md: _FORMATS, HEADERS, def _cell, def header
+# %% book/chapters/a4c_tables.md: _FORMATS, HEADERS, def _cell, def _measured, ...
 _FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}",
             "nn_usage": "{:.2%}", "alone_agreement": "{:.1%}", "ssim": "{:.3f}",
             "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}"}
@@ -29,11 +29,23 @@ HEADERS = {   # metric -> its column header, in words with units
 def _cell(metrics: dict | None, key: str) -> str:
     if metrics is None or metrics.get(key) is None:
         return "—"
-    return _FORMATS.get(key, "{:.4g}").format(metrics[key])
+    value = metrics[key]
+    return value if isinstance(value, str) else _FORMATS.get(key, "{:.4g}").format(value)
+
+
+def _measured(record: dict) -> dict:
+    """The record's metrics, with "not computed" for each that its notes say was not."""
+    missing = {key: "not computed" for key, word in HEADERS.items()
+               if any(note.startswith(f"{word} not computed") for note in record["notes"])}
+    return {**missing, **record["metrics"]}
 
 
 def header(key: str) -> str:
-    """The column header of metric `key` (the key itself where HEADERS has none)."""
+    """The column header of a metric.
+
+    Args:
+        key: the metric's key in a record, e.g. "psnr"; a key HEADERS lacks is its own header.
+    """
     return HEADERS.get(key, key)
 
 
@@ -41,7 +53,14 @@ def header(key: str) -> str:
 def results_table(names: list[str], metrics: tuple[str, ...], *,
                   labels: dict[str, str] | None = None, directory: str | Path | None = None) -> str:
     """A Markdown table of experiments NAMES: the paper's row, this book's record on the paper's
-    data set (or "not yet recorded"), and this book's records on other data sets."""
+    data set (or "not yet recorded"), and this book's records on other data sets.
+
+    Args:
+        names: registered experiments, one group of rows each, in this order.
+        metrics: the metric keys of the columns, e.g. ("psnr", "usage").
+        labels: experiment -> the name shown in the model column; None: the experiment's name.
+        directory: where the records are; None: `results_dir()` (book/results in a checkout).
+    """
     folder = Path(directory) if directory is not None else results_dir()
     head = "| data set | model | " + " | ".join(map(header, metrics)) + " | source |"
     lines = [head, "|" + "---|" * (len(metrics) + 3)]
@@ -63,7 +82,7 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
                 lines.append(f"| {ds} | {label} | {cells} | this book, full scale |")
                 continue
             prov = record["provenance"]
-            cells = " | ".join(_cell(record["metrics"], m) for m in metrics)
+            cells = " | ".join(_cell(_measured(record), m) for m in metrics)
             lines.append(f"| {ds} | {label} | {cells} | this book: {prov['device']}, "
                          f"{prov['date'][:10]}, commit {prov['commit'][:8].strip()} |")
     return "\n".join(lines)
@@ -72,7 +91,13 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
 # %% book/chapters/a4c_tables.md: def load_group, def group_table
 def load_group(name: str, dataset: str, directory: str | Path | None = None) -> dict | None:
     """Experiment -> recorded summary of group NAME on `dataset`, or None unless every member is
-    recorded; each summary carries its record's provenance under "provenance"."""
+    recorded; each summary carries its record's provenance under "provenance".
+
+    Args:
+        name: the group, e.g. "compare".
+        dataset: the data set the records were made on, e.g. "fashion-mnist".
+        directory: where the records are; None: `results_dir()` (book/results in a checkout).
+    """
     records = {}
     for member in get_group(name).members:
         experiment = get_experiment(member)
@@ -86,8 +111,14 @@ def load_group(name: str, dataset: str, directory: str | Path | None = None) -> 
 
 def group_table(summary: dict[str, dict], metrics: tuple[str, ...], *,
                 labels: dict[str, str] | None = None) -> str:
-    """A Markdown table, one row per experiment of `summary` (see `summarize`), mean ± sd;
-    `labels`: experiment -> the name shown."""
+    """A Markdown table, one row per experiment of `summary`, as mean ± sd over its seeds.
+
+    Args:
+        summary: experiment -> metrics, their "<metric>_sd" and "seeds", as `summarize` returns
+            or `load_group` reads them; a single seed shows no ± sd.
+        metrics: the metric keys of the columns, e.g. ("psnr", "usage").
+        labels: experiment -> the name shown in the method column; None: the experiment's name.
+    """
     def cell(row: dict, key: str) -> str:
         if row.get(key) is None or row.get("seeds", 1) < 2:
             return _cell(row, key)
