@@ -34,3 +34,5 @@ def check_04e_images(g):
     assert 0 < g["nn_usage"] < g["optvq_usage"] <= 1 and 1 <= g["optvq_ppl"] <= 1024
     assert g["nn_psnr"] > 5 and g["optvq_psnr"] > 5
     assert 0 < g["optvq_alone_agree"] < 1 and 0 < g["optvq_nn_rule_usage"] <= 1
+    assert 9.02 < g["blank_black"] < g["blank_grey"] < g["blank_mean"] < 13   # mnist-5k, fixed
+    assert 0 < g["ce_usage"] <= 1 and 1 <= g["ce_ppl"] <= 1024 and g["ce_psnr"] > 5

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from vqlit.optvq import SinkhornQuantizer, euclidean_distances, sinkhorn_assign
+from vqlit.optvq import (NearestSolver, SinkhornQuantizer, ce_loss, euclidean_distances,
+                         sinkhorn_assign)
 from vqlit.sinkhorn import (METHODS, OPTVQ_SOLVER, SinkhornSolver, normalize_cost,
                             sinkhorn_textbook)
 from vqlit.vq import QuantizerOutput
@@ -93,6 +94,78 @@ def test_loss_and_gradients_match_the_closed_form():
     unused = torch.ones(k, dtype=torch.bool)
     unused[out.indices] = False
     assert q.codebook.grad[unused].abs().sum() == 0
+
+
+def ce_reference(z, codebook, target):
+    """Eq. (optvq-ce) by brute force in float64: loops over the features and the codes."""
+    import math
+    z, codebook = z.double().tolist(), codebook.double().tolist()
+    total = 0.0
+    for zi, ti in zip(z, target.tolist()):
+        dist = [math.dist(zi, ek) for ek in codebook]
+        top = max(-x for x in dist)
+        total += dist[ti] + top + math.log(sum(math.exp(-x - top) for x in dist))
+    return total / len(z)
+
+
+def test_ce_loss_is_the_cross_entropy_of_negative_distances():
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(30, 5, generator=g, dtype=torch.float64)
+    e = torch.randn(11, 5, generator=g, dtype=torch.float64)
+    target = torch.randint(0, 11, (30,), generator=g)                      # any target
+    assert math_isclose(ce_loss(z, e, target).item(), ce_reference(z, e, target))
+    far = torch.cat([z[:1] + 0.0, z[:1] + 1e3])                            # (2, d) one near, one far
+    assert ce_loss(z[:1], far, torch.tensor([0])).item() < 1e-12           # limit: no loss
+    same = z[:1].expand(11, 5)                                             # K equal codes
+    assert math_isclose(ce_loss(z[:1], same, torch.tensor([4])).item(), np.log(11))
+
+
+def test_ce_loss_gradients_are_finite_differences():
+    g = torch.Generator().manual_seed(4)
+    z = torch.randn(6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    e = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    target = torch.cdist(z, e).argmin(1).detach()
+    assert torch.autograd.gradcheck(lambda a, b: ce_loss(a, b, target), (z, e))
+    grad_z, grad_e = torch.autograd.grad(ce_loss(z, e, target), (z, e))
+    assert (grad_e.abs().sum(1) > 0).all()                                 # every code moves
+
+
+def test_nearest_solver_is_the_rows_only_relaxation():
+    g = torch.Generator().manual_seed(5)
+    cost = torch.rand(2, 50, 9, generator=g, dtype=torch.float64)          # two problems
+    a = torch.rand(2, 50, generator=g, dtype=torch.float64)
+    a /= a.sum(-1, keepdim=True)
+    b = torch.full((2, 9), 1 / 9, dtype=torch.float64)
+    plan = NearestSolver()(cost, a, b)
+    for p_, c_, a_ in zip(plan, cost, a):                                  # brute force per row
+        for i in range(50):
+            k = min(range(9), key=lambda j: c_[i, j].item())
+            assert p_[i, k] == a_[i] and p_[i].sum() == a_[i]
+    assert torch.equal(NearestSolver().argmax_(cost.clone(), a, b), plan.argmax(-1))
+    z, codes = torch.randn(40, 4, generator=g), torch.randn(7, 4, generator=g)
+    nearest = torch.cdist(z.double(), codes.double()).argmin(1)
+    assert torch.equal(sinkhorn_assign(z, codes, solver=NearestSolver(), group=object()), nearest)
+
+
+def test_the_ce_quantizer_is_the_official_baseline():
+    torch.manual_seed(0)
+    q = SinkhornQuantizer(num_codes=16, dim=4, solver=NearestSolver(), loss="ce").double()
+    z = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    out = q(z)
+    flat = z.detach().reshape(-1, 4)
+    nearest = torch.cdist(flat, q.codebook.detach()).argmin(1)
+    assert torch.equal(out.indices.flatten(), nearest)
+    assert math_isclose(out.loss.item(), ce_reference(flat, q.codebook.detach(), nearest))
+    assert torch.equal(out.quantized, q.codebook.detach()[out.indices])
+    out.loss.backward()
+    assert z.grad is not None and (q.codebook.grad.abs().sum(1) > 0).all()   # every code
+    assert "loss='ce'" in repr(q) and "NearestSolver()" in repr(q)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        SinkhornQuantizer(num_codes=16, dim=4, loss="l1")
+
+
+def math_isclose(a, b):
+    return abs(a - b) <= 1e-10 * max(1.0, abs(b))
 
 
 def test_straight_through_gradient_reaches_the_input():

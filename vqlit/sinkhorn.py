@@ -19,7 +19,13 @@ METHODS = ("scaling", "log", "textbook")   # the forms of SinkhornSolver, below
 
 
 def group_reduce(x: Tensor, op: str, group) -> Tensor:
-    """All-reduce x in place over `group` ("sum" | "min" | "max"); nothing when group is None."""
+    """All-reduce x in place over the processes of `group`, and return it.
+
+    Args:
+        x: the tensor to reduce, any shape; overwritten by the result.
+        op: "sum", "min" or "max".
+        group: a torch.distributed process group; None (or none initialised): x is left alone.
+    """
     if group is not None and dist.is_available() and dist.is_initialized():
         dist.all_reduce(x, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN,
                                "max": dist.ReduceOp.MAX}[op], group=group)
@@ -34,13 +40,22 @@ def _scalar(x: float | Tensor, like: Tensor) -> Tensor:
 
 
 def total_rows(cost: Tensor, group) -> Tensor:
-    """N of cost (..., N, K) summed over the processes of `group`: a 0-dim tensor."""
+    """N, the rows of `cost`, summed over the processes of `group`: a 0-dim tensor.
+
+    Args:
+        cost: a cost matrix, (..., N, K); the result has its dtype and device.
+        group: the process group whose rows count too; None: this process only.
+    """
     return group_reduce(_scalar(float(cost.shape[-2]), cost), "sum", group)
 
 
-# %% book/chapters/04a_sinkhorn.md: def check_cost
+# %% book/chapters/04a_sinkhorn.md: def check_cost, def sinkhorn_textbook
 def check_cost(cost: Tensor) -> None:
-    """Raise ValueError unless cost is a float32 or float64 tensor (..., N, K)."""
+    """Raise ValueError unless cost is a float32 or float64 tensor.
+
+    Args:
+        cost: the cost matrix to check, expected (..., N, K).
+    """
     if not isinstance(cost, Tensor) or cost.dtype not in (torch.float32, torch.float64):
         got = cost.dtype if isinstance(cost, Tensor) else type(cost).__name__
         raise ValueError(f"the cost must be a float32 or float64 tensor, got {got}; upcast it "
@@ -50,13 +65,16 @@ def check_cost(cost: Tensor) -> None:
         raise ValueError(f"the cost must have shape (..., N, K), got {tuple(cost.shape)}")
 
 
-# %% book/chapters/04a_sinkhorn.md: def sinkhorn_textbook
 def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
                       guard: float = 1e-8, group=None) -> Tensor:
-    """OptVQ's loop on the matrix, Eq. (4.6): (..., N, K) -> plan (..., N, K).
+    """OptVQ's loop on the matrix, Eq. (4.6): the plan (..., N, K), total mass 1.
 
-    Uniform marginals (1/N per row, 1/K per column, total mass 1); ends with the rows. The
-    column sums and N are taken over `group` when it is given, as in the official code.
+    Args:
+        cost: the cost matrix, (..., N, K), float32 or float64.
+        epsilon: multiplies the cost in the kernel exp(-epsilon C); POT's reg is 1 / epsilon.
+        iters: iterations, each normalising the columns (1/K per code), then the rows (1/N).
+        guard: added to every sum it divides by, as in the official code; 0: the exact loop.
+        group: the process group whose column sums and N count too (as in the official code).
     """
     check_cost(cost)
     q = torch.exp(-epsilon * cost)                                       # (..., N, K) the kernel
@@ -72,11 +90,17 @@ def sinkhorn_textbook(cost: Tensor, *, epsilon: float = 10.0, iters: int = 5,
 
 # %% book/chapters/04a_sinkhorn.md: class ScaledPlan
 class ScaledPlan(NamedTuple):
-    """A Sinkhorn plan in factored form, Eq. (4.4): P = diag(u) kernel diag(v)."""
+    """A Sinkhorn plan in factored form, Eq. (4.4): P = diag(u) kernel diag(v).
 
-    kernel: Tensor   # (..., N, K) exp(-epsilon (C - f - g)), entries in [0, 1], Eq. (4.9)
-    u: Tensor        # (..., N) row scaling
-    v: Tensor        # (..., K) column scaling
+    Attributes:
+        kernel: exp(-epsilon (C - f - g)), (..., N, K), entries in [0, 1], Eq. (4.9).
+        u: the row scaling, (..., N).
+        v: the column scaling, (..., K).
+    """
+
+    kernel: Tensor
+    u: Tensor
+    v: Tensor
 
     def dense(self) -> Tensor:
         """The plan as a matrix (..., N, K)."""
@@ -87,33 +111,39 @@ class ScaledPlan(NamedTuple):
         return self.kernel.mul_(self.v[..., None, :]).argmax(-1)            # u_i > 0: irrelevant
 
 
-# %% book/chapters/04a_sinkhorn.md: def uniform_marginals
+# %% book/chapters/04a_sinkhorn.md: def uniform_marginals, def sinkhorn
 def uniform_marginals(cost: Tensor, group=None) -> tuple[Tensor, Tensor]:
-    """a = 1/N over all rows of all processes, b = 1/K: (..., N) and (..., K)."""
+    """a = 1/N over all rows of all processes, (..., N), and b = 1/K, (..., K).
+
+    Args:
+        cost: the cost matrix, (..., N, K); the marginals take its dtype and device.
+        group: the process group whose rows count in N; None: this process.
+    """
     n, k = total_rows(cost, group), cost.shape[-1]
     a = torch.ones(cost.shape[:-1], dtype=cost.dtype, device=cost.device) / n      # (..., N)
     b = torch.full(cost.shape[:-2] + (k,), 1.0 / k, dtype=cost.dtype, device=cost.device)
     return a, b
 
 
-# %% book/chapters/04a_sinkhorn.md: def sinkhorn
 def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
              epsilon: float | Tensor = 10.0, iters: int = 5, group=None,
              inplace: bool = False) -> ScaledPlan:
-    """Sinkhorn's scaling iterations, Eq. (4.6), on a stabilized kernel.
+    """Eq. (4.6) on a stabilized kernel: `sinkhorn_textbook` (guard 0), factored.
 
-    cost (..., N, K) in float32 or float64; a (..., N), b (..., K) marginals (default uniform);
-    epsilon multiplies the cost (a float or a 0-dim tensor). Starts where the textbook loop starts
-    and ends with the rows, so it equals `sinkhorn_textbook` (guard 0) at every iteration count.
-    With `group`, the rows are split over the processes and the column sums are reduced.
-    `inplace=True` turns `cost` into the kernel: the only N x K tensor it then holds.
+    Args:
+        cost: the cost matrix, (..., N, K), float32 or float64.
+        a: the row marginals, (..., N), summing to 1; None: uniform.
+        b: the column marginals, (..., K), summing to 1; None: uniform.
+        epsilon: multiplies the cost; a float or a 0-dim tensor.
+        iters: Sinkhorn iterations, at least 1.
+        group: the process group the rows are split over; the column sums are reduced over it.
+        inplace: turn `cost` into the kernel, the only N x K tensor the plan then holds.
     """
     check_cost(cost)
     if iters < 1:
         raise ValueError(f"iters must be at least 1, got {iters}")
-    if a is None or b is None:
-        a0, b0 = uniform_marginals(cost, group)
-        a, b = (a0 if a is None else a), (b0 if b is None else b)
+    a0, b0 = uniform_marginals(cost, group) if a is None or b is None else (a, b)
+    a, b = (a0 if a is None else a), (b0 if b is None else b)
     kernel = cost if inplace else cost.clone()                             # (..., N, K)
     eps = _scalar(epsilon, cost)
     tiny = torch.finfo(cost.dtype).tiny
@@ -133,13 +163,11 @@ def sinkhorn(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
     return ScaledPlan(kernel, u, v)
 
 
-# %% book/chapters/04a_sinkhorn.md: def _logsumexp_
+# %% book/chapters/04a_sinkhorn.md: def _logsumexp_, def sinkhorn_log
 def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
-    """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped.
-
-    Terms below e^8 x the smallest normal number `tiny`, relative to the largest, count as that:
-    it changes the sum by at most (terms) x 3000 tiny relative to it, and exponentials near or in
-    the subnormal range cost a CPU many times a normal one."""
+    """log sum exp of x along dim (and over `group`), overwriting x; dim is dropped. Terms below
+    e^8 tiny relative to the largest count as that: it changes the sum by at most (terms) x 3000
+    tiny relative to it, and exponentials near the subnormal range cost a CPU many times more."""
     top = group_reduce(x.amax(dim, keepdim=True), "max", group)                     # largest term
     empty = ~torch.isfinite(top)                                                # all -inf slices
     top = torch.where(empty, torch.zeros_like(top), top)
@@ -148,21 +176,25 @@ def _logsumexp_(x: Tensor, dim: int, group) -> Tensor:
     return torch.where(empty, -math.inf, top + total.log()).squeeze(dim)
 
 
-# %% book/chapters/04a_sinkhorn.md: def sinkhorn_log
 def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None, *,
                  epsilon: float | Tensor = 10.0, iters: int = 5,
                  group=None) -> tuple[Tensor, Tensor]:
-    """Eq. (4.6) on potentials: log P_ik = alpha_i + beta_k - epsilon C_ik.
+    """Eq. (4.6) on potentials: alpha (..., N), beta (..., K) with log P_ik = alpha_i
+    + beta_k - epsilon C_ik; no under- or overflow at any scale; two N x K buffers.
 
-    cost (..., N, K) -> alpha (..., N), beta (..., K). Same start and order as the textbook
-    loop; no under- or overflow at any scale. Holds two N x K buffers.
+    Args:
+        cost: the cost matrix, (..., N, K), float32 or float64.
+        a: the row marginals, (..., N), summing to 1; None: uniform.
+        b: the column marginals, (..., K), summing to 1; None: uniform.
+        epsilon: multiplies the cost; a float or a 0-dim tensor.
+        iters: Sinkhorn iterations, at least 1.
+        group: the process group the rows are split over; the column sums are reduced over it.
     """
     check_cost(cost)
     if iters < 1:
         raise ValueError(f"iters must be at least 1, got {iters}")
-    if a is None or b is None:
-        a0, b0 = uniform_marginals(cost, group)
-        a, b = (a0 if a is None else a), (b0 if b is None else b)
+    a0, b0 = uniform_marginals(cost, group) if a is None or b is None else (a, b)
+    a, b = (a0 if a is None else a), (b0 if b is None else b)
     scaled = cost * -_scalar(epsilon, cost)                                         # -eps C
     work = torch.empty_like(scaled)                                                  # (..., N, K)
     log_a, log_b = a.log(), b.log()
@@ -175,12 +207,14 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     return alpha, beta
 
 
-# %% book/chapters/04a_sinkhorn.md: def center_, def normalize_cost
+# %% book/chapters/04a_sinkhorn.md: def center_, def normalize_cost, def _prepare
 def center_(cost: Tensor, *, group=None) -> Tensor:
-    """Eq. (4.7), first part, in place: cost -= its mean; returns its standard deviation.
+    """Eq. (4.7), first part, in place: cost -= its mean; returns its (unbiased) standard
+    deviation, (..., 1, 1), in two exact passes and no N x K temporary.
 
-    Mean and (unbiased) standard deviation over the last two dimensions of cost (..., N, K) and over
-    every process of `group`, in two exact passes; shape (..., 1, 1). No N x K temporary.
+    Args:
+        cost: the cost matrix, (..., N, K); centred in place over its last two dimensions.
+        group: the process group whose entries count too; None: this process.
     """
     count = total_rows(cost, group) * cost.shape[-1]                          # N K, all processes
     mean = group_reduce(cost.sum((-2, -1), keepdim=True), "sum", group) / count     # (..., 1, 1)
@@ -190,10 +224,32 @@ def center_(cost: Tensor, *, group=None) -> Tensor:
 
 
 def normalize_cost(cost: Tensor, *, delta: float = 1e-6, group=None) -> Tensor:
-    """OptVQ's normalization, Eq. (4.7): standardise, then shift to a minimum of 0."""
+    """OptVQ's normalization, Eq. (4.7): standardise, then shift to a minimum of 0.
+
+    Args:
+        cost: the cost matrix, (..., N, K); left unchanged (the result is a new tensor).
+        delta: added to the standard deviation, as the official code does.
+        group: the process group whose entries count in the statistics; None: this process.
+    """
     centred = cost.clone()                                                     # (..., N, K)
     centred /= center_(centred, group=group) + delta                           # C^ (Eq. 11)
     return centred.sub_(group_reduce(centred.amin((-2, -1), keepdim=True), "min", group))  # C~
+
+
+def _prepare(solver, cost: Tensor, a: Tensor, b: Tensor, *, inplace: bool):
+    """A SinkhornSolver's problem, detached, in float32 or float64; solver.normalize: Eq.
+    (4.7) as the temperature epsilon / (sigma + delta), or as written (textbook loop)."""
+    dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32
+    c = cost.detach().to(dtype, copy=not inplace)                        # (..., N, K)
+    a, b, eps = a.detach().to(dtype), b.detach().to(dtype), _scalar(solver.epsilon, c)
+    if solver.method == "textbook":
+        if not (torch.all(a == a.flatten()[0]) and torch.all(b == b.flatten()[0])):
+            raise ValueError("method='textbook' is OptVQ's loop for uniform marginals; use "
+                             "method='scaling' or 'log' for other marginals")
+        return (normalize_cost(c) if solver.normalize else c), a, b, eps   # per process
+    if solver.normalize:                                                 # Eq. (4.7)
+        eps = eps / (center_(c if inplace else c.clone(), group=solver.group) + 1e-6)
+    return c, a, b, eps
 
 
 # %% book/chapters/04a_sinkhorn.md: class SinkhornSolver, OPTVQ_SOLVER
@@ -203,15 +259,21 @@ class SinkhornSolver:
 
     cost (..., N, K), a (..., N), b (..., K) marginals summing to 1; leading dimensions are
     independent problems. The plan is detached, float64 for float64 costs and float32 otherwise.
-    method "scaling": Eqs. (4.9), (4.6) in one buffer; "log": potentials, safe
-    at any scale; "textbook": OptVQ's official loop (uniform marginals only).
+
+    Attributes:
+        epsilon: multiplies the (normalized) cost; POT's reg is 1 / epsilon.
+        iters: Sinkhorn iterations, Eq. (4.6).
+        normalize: apply OptVQ's Eq. (4.7) to each problem first.
+        method: one of METHODS: "scaling", Eqs. (4.9), (4.6) in one buffer;
+            "log", potentials, safe at any scale; "textbook", OptVQ's loop (uniform marginals).
+        group: the process group whose rows are reduced over; None: this process.
     """
 
-    epsilon: float = 10.0       # multiplies the (normalized) cost; POT's 1/reg
-    iters: int = 100            # Sinkhorn iterations, Eq. (4.6)
-    normalize: bool = False     # OptVQ's Eq. (4.7) per problem
-    method: str = "log"         # one of METHODS
-    group: object = field(default=None, repr=False)   # process group whose rows are reduced over
+    epsilon: float = 10.0
+    iters: int = 100
+    normalize: bool = False
+    method: str = "log"
+    group: object = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -219,33 +281,25 @@ class SinkhornSolver:
         if self.iters < 1:
             raise ValueError(f"iters must be at least 1, got {self.iters}")
         if not self.epsilon > 0:
-            raise ValueError(f"epsilon must be positive (it multiplies the cost), "
-                             f"got {self.epsilon}")
-
-    def _prepare(self, cost: Tensor, a: Tensor, b: Tensor, *, inplace: bool):
-        dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32
-        c = cost.detach().to(dtype, copy=not inplace)                        # (..., N, K)
-        a, b, eps = a.detach().to(dtype), b.detach().to(dtype), _scalar(self.epsilon, c)
-        if self.method == "textbook":
-            if not (torch.all(a == a.flatten()[0]) and torch.all(b == b.flatten()[0])):
-                raise ValueError("method='textbook' is OptVQ's loop for uniform marginals; use "
-                                 "method='scaling' or 'log' for other marginals")
-            return (normalize_cost(c) if self.normalize else c), a, b, eps   # per process
-        if self.normalize:                                                   # Eq. (4.7)
-            eps = eps / (center_(c if inplace else c.clone(), group=self.group) + 1e-6)
-        return c, a, b, eps
+            raise ValueError(f"epsilon must be positive (it multiplies the cost): {self.epsilon}")
 
     def __call__(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor:
         return self._solve(cost, a, b, dense=True)
 
     def argmax_(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor:
-        """The largest entry of each row of the plan, (..., N) int64; may overwrite cost."""
+        """The largest entry of each row of the plan, (..., N) int64; may overwrite cost.
+
+        Args:
+            cost: the cost matrix, (..., N, K).
+            a: the row marginals, (..., N).
+            b: the column marginals, (..., K).
+        """
         return self._solve(cost, a, b, dense=False)
 
     @torch.no_grad()
     def _solve(self, cost: Tensor, a: Tensor, b: Tensor, *, dense: bool) -> Tensor:
         with torch.autocast(cost.device.type, enabled=False):
-            c, a, b, eps = self._prepare(cost, a, b, inplace=not dense)
+            c, a, b, eps = _prepare(self, cost, a, b, inplace=not dense)
             kw = dict(epsilon=eps, iters=self.iters, group=self.group)
             if self.method == "textbook":
                 plan = sinkhorn_textbook(c, **kw)                              # (..., N, K)
@@ -261,16 +315,22 @@ class SinkhornSolver:
     @torch.no_grad()
     def potentials(self, cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The plan and the dual potentials f (..., N), g (..., K) in the cost's units, Eq. (4.4):
-        P = exp(eps (f_i + g_k - C_ik)), with eps the (normalized) temperature. Log domain."""
+        P = exp(eps (f_i + g_k - C_ik)), with eps the (normalized) temperature. Log domain.
+
+        Args:
+            cost: the cost matrix, (..., N, K); left unchanged.
+            a: the row marginals, (..., N).
+            b: the column marginals, (..., K).
+        """
         with torch.autocast(cost.device.type, enabled=False):
-            c, a, b, eps = self._prepare(cost, a, b, inplace=False)
+            c, a, b, eps = _prepare(self, cost, a, b, inplace=False)
             alpha, beta = sinkhorn_log(c, a, b, epsilon=eps, iters=self.iters, group=self.group)
             plan = torch.exp(alpha[..., :, None] + beta[..., None, :] - eps * c)   # (..., N, K)
             scale = eps.reshape(eps.shape[:-1]) if eps.ndim else eps                # (..., 1)
             return plan, alpha / scale, beta / scale
 
 
-OPTVQ_SOLVER = SinkhornSolver(epsilon=10.0, iters=5, normalize=True, method="scaling")  # OptVQ's
+OPTVQ_SOLVER = SinkhornSolver(epsilon=10.0, iters=5, normalize=True, method="scaling")  # released
 
 
 __all__ = ['METHODS', 'group_reduce', 'total_rows', 'check_cost', 'sinkhorn_textbook', 'ScaledPlan', 'uniform_marginals', 'sinkhorn', 'sinkhorn_log', 'center_', 'normalize_cost', 'SinkhornSolver', 'OPTVQ_SOLVER']
