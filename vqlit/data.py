@@ -26,7 +26,7 @@ from vqlit.data_sources import (CIFAR10, FASHION_MNIST, IDX_DATASETS, MNIST, SVH
                                 DatasetSpec, FileDataset, cache_dir, download, locate, offline,
                                 sha256sum)
 
-IdxDataset = FileDataset   # its name until SVHN shared it: `from vqlit.data import IdxDataset` works
+IdxDataset = FileDataset   # its name until SVHN shared it; old imports of it keep working
 
 
 # %% book/chapters/a1d_load_dataset.md: def _idx_data

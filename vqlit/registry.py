@@ -15,9 +15,8 @@ import torch
 from torch import nn
 
 from vqlit.data_batching import ImageData
-from vqlit.distances import nearest_code
 from vqlit.ema import EMAVectorQuantizer
-from vqlit.evaluation import evaluate
+from vqlit.evaluation import compare_metrics
 from vqlit.family import BalancedSoftQuantizer
 from vqlit.fsq import FSQuantizer
 from vqlit.models import residual_autoencoder, small_cnn_autoencoder
@@ -363,39 +362,4 @@ def get_group(name: str) -> Group:
     return GROUPS[name]
 
 
-# %% book/chapters/a4a_registry.md: def compare_metrics
-@torch.no_grad()
-def compare_metrics(model: nn.Module, data: ImageData, *, alone: int = 32) -> dict:
-    """Appendix C's image metrics of the test set, plus: bits_per_image (indices per image x
-    log2 K), nn_usage (the usage of the nearest codes of the same features) and alone_agreement
-    (the share of an image's codes that are unchanged when it is quantized alone rather than in a
-    batch of up to 1,000).
-
-    Args:
-        model: a trained autoencoder with `.encode` and a `.quantizer` of `num_codes` codes.
-        data: the images; only `data.test_images`, (N, C, H, W) uint8, are measured.
-        alone: how many test images (the first ones) are also quantized one at a time.
-    """
-    scores = evaluate(model, data.test_images).as_dict()
-    q, device = model.quantizer, next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    counts = torch.zeros(q.num_codes, dtype=torch.long, device=device)              # (K,)
-    for i, block in enumerate(data.test_images.split(1000)):
-        z = model.encode(block.to(device).float() / 255)                          # (b, h, w, d)
-        own = q(z).indices.reshape(len(z), -1)                                     # (b, tokens)
-        codes = own if isinstance(q, FSQuantizer) else nearest_code(   # FSQ: no feature space
-            z.reshape(-1, q.code_dim).float(), q.codebook.float())
-        counts += torch.bincount(codes.reshape(-1), minlength=q.num_codes)
-        if i == 0:
-            n = min(alone, len(z))
-            batch = own[:n]                                                        # (n, tokens)
-            single = torch.stack([q(z[j:j + 1]).indices.reshape(-1) for j in range(n)])
-            agreement = float((batch == single).float().mean())
-            bits = batch.shape[1] * math.log2(q.num_codes)
-    model.train(was_training)
-    return {**scores, "bits_per_image": bits, "nn_usage": float((counts > 0).float().mean()),
-            "alone_agreement": agreement}
-
-
-__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'SOFT_NOISES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'get_group', 'compare_metrics']
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'SOFT_NOISES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'get_group']
