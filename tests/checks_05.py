@@ -4,6 +4,8 @@
 def check_05a_the_map(g):
     assert g["limit_agree_weighted"] == 1.0 > g["limit_agree_nearest"]
     assert g["corner_to_hard_3"] < g["corner_to_hard_2"] / 2
+    assert g["soft_half_normaliser_gap"] > 0.1           # d log sigma_k alone is not the posterior
+    assert g["corner_soft_grad_z"] > 0.1 and g["corner_soft_grad_e"] > 0.1   # forward values only
 
 
 def check_05b_bad_start(g):

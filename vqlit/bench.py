@@ -49,7 +49,13 @@ LIMIT = "distance product"                        # bench's first row: Z E^T alo
 
 
 def make_quantizer(name: str, *, num_codes: int, dim: int) -> Quantizer:
-    """Construct the bench quantizer `name` with its defaults."""
+    """Construct the bench quantizer `name` with its defaults.
+
+    Args:
+        name: a key of QUANTIZERS ("nn", "ema", "bayes", "sinkhorn", ...).
+        num_codes: K, the codebook size.
+        dim: d, the feature dimension.
+    """
     if name not in QUANTIZERS:
         raise ValueError(f"no quantizer named {name!r}; expected one of {', '.join(QUANTIZERS)}")
     return QUANTIZERS[name](num_codes=num_codes, dim=dim)
@@ -63,9 +69,14 @@ def _sync(device: torch.device) -> None:
 
 def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
               warmup: int = 3) -> tuple[float, int | None]:
-    """Median seconds of forward + backward, and peak bytes above the inputs (CUDA only).
+    """Median seconds of forward + backward, and peak bytes above the inputs (CUDA only); on
+    CUDA the quantizers' finite checks are off during the timing, as in `fit`.
 
-    On CUDA the quantizers' finite checks are off during the timing, as in `fit`.
+    Args:
+        quantizer: the module timed, in training mode.
+        z: the features, (N, d), with requires_grad so that the backward reaches them.
+        repeats: timed steps; their median is returned.
+        warmup: untimed steps first (compilation, caches, the allocator).
     """
     quantizer.train()
     quieted = quiet_finite_checks(quantizer) if z.device.type == "cuda" else []
@@ -85,7 +96,14 @@ def time_step(quantizer: nn.Module, z: torch.Tensor, *, repeats: int = 10,
 def time_call(step: Callable[[], object], device: torch.device, *, repeats: int = 10,
               warmup: int = 3) -> tuple[float, int | None]:
     """Median seconds of step() after `warmup` calls, and peak bytes above what was allocated
-    before (CUDA only)."""
+    before (CUDA only).
+
+    Args:
+        step: the call timed, without arguments.
+        device: where it runs; on CUDA each timing synchronizes before and after.
+        repeats: timed calls; their median is returned.
+        warmup: untimed calls first.
+    """
     for _ in range(warmup):
         step()
     _sync(device)
@@ -108,7 +126,18 @@ def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int
           dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
           seed: int = 0) -> list[dict]:
     """The distance product's row (LIMIT), then one row per quantizer: median step time, peak
-    memory, the ratio to "nn" and the ratio to the distance product."""
+    memory, the ratio to "nn" and the ratio to the distance product.
+
+    Args:
+        device: "auto" (CUDA where there is one, else the CPU), "cpu", "cuda" or "cuda:N".
+        tokens: N, the features per step.
+        codes: K, the codebook size.
+        dim: d, the feature dimension.
+        repeats: timed steps per quantizer, at least 1.
+        warmup: untimed steps per quantizer first.
+        names: the keys of QUANTIZERS to time, in order; None: all of them.
+        seed: the seed of the random features and codes (normal), the same for every row.
+    """
     device = resolve_device(device)
     for key, value in (("tokens", tokens), ("codes", codes), ("dim", dim), ("repeats", repeats)):
         if value < 1:
@@ -146,7 +175,11 @@ def bench(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int
 
 # %% book/chapters/a4d_bench.md: def format_bench
 def format_bench(rows: list[dict]) -> str:
-    """The rows as an aligned text table."""
+    """The rows as an aligned text table.
+
+    Args:
+        rows: the rows `bench` returns, the distance product's first.
+    """
     lines = [f"{'quantizer':<20}{'ms / step':>12}{'x nn':>8}{'x limit':>9}{'peak MiB':>11}"]
     for r in rows:
         if "skipped" in r:
@@ -169,7 +202,11 @@ NEAREST_PATHS = ("torch", "fused")
 
 @contextmanager
 def nearest_path(path: str):
-    """Run the block with `nearest_code` on one path: "torch" or "fused" (the kernel)."""
+    """Run the block with `nearest_code` on one path.
+
+    Args:
+        path: "torch" (the distance matrix and its argmin) or "fused" (the kernel).
+    """
     if path not in NEAREST_PATHS:
         raise ValueError(f"path must be one of {', '.join(NEAREST_PATHS)}, got {path!r}")
     # nearest_code takes its path from vqlit.nearest_triton.ENABLED (True: the kernel, False:
@@ -184,7 +221,11 @@ def nearest_path(path: str):
 
 
 def fused_unavailable(device: str | torch.device) -> str | None:
-    """Why the fused nearest-code kernel cannot run on `device`, or None where it can."""
+    """Why the fused nearest-code kernel cannot run on `device`, or None where it can.
+
+    Args:
+        device: the device asked about.
+    """
     device = torch.device(device)
     if device.type != "cuda":
         return f"the fused kernel runs on CUDA devices, this is {device.type}"
@@ -200,7 +241,17 @@ def bench_nearest(*, device: str | torch.device = "auto", tokens: int = 8192, co
                   dims=NEAREST_DIMS, repeats: int = 10, warmup: int = 3,
                   seed: int = 0) -> list[dict]:
     """Per dimension, `nearest_code` on the torch path and on the fused kernel: median ms, peak
-    memory, the fused time over the torch time and the share of equal codes."""
+    memory, the fused time over the torch time and the share of equal codes.
+
+    Args:
+        device: "auto", "cpu", "cuda" or "cuda:N", as for `bench`.
+        tokens: N, the features.
+        codes: K, the codebook size.
+        dims: the dimensions d timed, each at least 1.
+        repeats: timed calls per path and dimension.
+        warmup: untimed calls first.
+        seed: the seed of the random features and codes, the same for both paths.
+    """
     device = resolve_device(device)
     unavailable = fused_unavailable(device)
     rows = []
@@ -238,7 +289,11 @@ def bench_nearest(*, device: str | torch.device = "auto", tokens: int = 8192, co
 
 # %% book/chapters/a4d_bench.md: def format_nearest
 def format_nearest(rows: list[dict]) -> str:
-    """The rows of `bench_nearest` as an aligned text table, one line per dimension."""
+    """The rows of `bench_nearest` as an aligned text table, one line per dimension.
+
+    Args:
+        rows: the rows `bench_nearest` returns, a torch row then a fused row per dimension.
+    """
     lines = [f"{'d':>4}{'torch ms':>11}{'fused ms':>11}{'fused/torch':>13}{'same code':>11}"]
     for torch_row, fused in zip(rows[::2], rows[1::2]):
         if "skipped" in fused:
@@ -255,7 +310,11 @@ def format_nearest(rows: list[dict]) -> str:
 
 # %% book/chapters/a4d_bench.md: def bench_provenance, def bench_record
 def bench_provenance(device: str | torch.device) -> dict:
-    """Which code ran where: commit, device, compute capability, torch, Triton, Python, date."""
+    """Which code ran where: commit, device, compute capability, torch, Triton, Python, date.
+
+    Args:
+        device: the device the bench ran on.
+    """
     device = torch.device(device)
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
@@ -272,7 +331,19 @@ def bench_provenance(device: str | torch.device) -> dict:
 def bench_record(*, device: str | torch.device = "auto", tokens: int = 8192, codes: int = 16384,
                  dim: int = 64, repeats: int = 10, warmup: int = 3, names=None,
                  nearest_dims=NEAREST_DIMS, command: str = "") -> dict:
-    """`bench` and `bench_nearest` at one size, with the provenance: one JSON-ready document."""
+    """`bench` and `bench_nearest` at one size, with the provenance: one JSON-ready document.
+
+    Args:
+        device: "auto", "cpu", "cuda" or "cuda:N", as for `bench`.
+        tokens: N, the features per step.
+        codes: K, the codebook size.
+        dim: d, the dimension of `bench`'s quantizers.
+        repeats: timed calls per row.
+        warmup: untimed calls first.
+        names: the quantizers of `bench`; None: all of QUANTIZERS.
+        nearest_dims: the dimensions of `bench_nearest`.
+        command: the command line that produced the record, stored in it.
+    """
     device = resolve_device(device)
     began = time.perf_counter()
     rows = bench(device=device, tokens=tokens, codes=codes, dim=dim, repeats=repeats,

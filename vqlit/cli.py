@@ -112,7 +112,12 @@ def _train(args: argparse.Namespace) -> None:
 
 # %% book/chapters/a4e_cli.md: def main
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Args:
+        argv: the arguments after `python -m vqlit`, e.g. ["bench", "--device", "cpu"]; None
+            reads them from sys.argv.
+    """
     p = parser()
     args = p.parse_args(argv)
     try:

@@ -15,17 +15,25 @@ from vqlit.vq import Assignment, Quantizer, squared_distances, vq_loss
 
 class BalancedSoftQuantizer(Quantizer):
     """Eq. (5.3): the mean of the codes under the balanced entropic plan of the squared
-    distances; trained by Eq. (1.7) on that mean. balanced=False: Soft VQ, equal variances.
+    distances; trained by Eq. (1.7) on that mean, with the plan's weights held fixed.
+
+    Args:
+        temperature: tau of Eq. (5.1), positive; smaller is closer to the exact balanced
+            assignment.
+        normalize: divide the cost by its standard deviation first, so that tau is relative to
+            the cost's spread (as OptVQ); False: tau in the cost's own units.
+        balanced: impose the columns (every code a share 1/K of the batch); False: the rows-only
+            softmax, whose forward values are Soft VQ's with equal variances tau / 2.
+        iters: Sinkhorn iterations of the log-domain solver, at least 1.
+        codebook_weight: the weight of the codebook term of Eq. (1.7).
+        commitment_weight: beta, the weight of the commitment term of Eq. (1.7).
+        init: the codebook's start, one of vqlit.vq.INITS.
+        common: num_codes (K), dim (d), heads, kmeans_init, check_finite: as for `Quantizer`.
     """
 
-    def __init__(self, *, temperature: float = 0.1,  # tau, Eq. (5.1)
-                 normalize: bool = True,            # tau relative to the cost's spread
-                 balanced: bool = True,             # impose the columns (uniform code shares)
-                 iters: int = 20,                   # Sinkhorn iterations, log domain
-                 codebook_weight: float = 1.0,      # Eq. (1.7)
-                 commitment_weight: float = 0.25,
-                 init: str = "normal",              # one of vqlit.vq.INITS
-                 **common):                         # num_codes, dim, heads, ... (Quantizer)
+    def __init__(self, *, temperature: float = 0.1, normalize: bool = True,
+                 balanced: bool = True, iters: int = 20, codebook_weight: float = 1.0,
+                 commitment_weight: float = 0.25, init: str = "normal", **common):
         super().__init__(init=init, **common)                                     # (K, d/H)
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
@@ -34,7 +42,12 @@ class BalancedSoftQuantizer(Quantizer):
         self.solver = SinkhornSolver(epsilon=1 / temperature, iters=iters, normalize=normalize)
 
     def weights(self, flat: Tensor, codebook: Tensor) -> Tensor:
-        """The rows of the plan as probabilities, P_ik / a_i: (N, d), (K, d) -> (N, K)."""
+        """The rows of the plan as probabilities, P_ik / a_i, (N, K), computed without gradient.
+
+        Args:
+            flat: the features, (N, d).
+            codebook: the codes, (K, d).
+        """
         cost = squared_distances(flat.detach(), codebook.detach())                # (N, K)
         if not self.balanced:                                                     # rows only
             scale = cost.std() + 1e-6 if self.solver.normalize else 1.0
@@ -44,6 +57,17 @@ class BalancedSoftQuantizer(Quantizer):
         return plan / plan.sum(-1, keepdim=True)
 
     def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size) -> Assignment:
+        """The posterior mean under the plan, Eq. (5.3), and its loss.
+
+        Args:
+            flat: the features, (N H, d/H), one row per head.
+            codebook: the codes, (K, d/H), in the features' dtype.
+            batch_shape: the input's leading shape; unused (every row is assigned in one plan).
+
+        Returns:
+            The means (N H, d/H), each row's largest weight as its index (N H,), and
+            Eq. (1.7) on the means.
+        """
         weights = self.weights(flat, codebook).to(flat.dtype)                     # (N H, K)
         estimate = weights @ codebook                                 # (N H, d/H) (family-corner)
         loss = vq_loss(flat, estimate, codebook_weight=self.codebook_weight,

@@ -18,6 +18,12 @@ class FSQuantizer(Quantizer):
     """FSQ, Eq. (5.4): each coordinate of a head bounded and rounded to its levels; no loss.
 
     dim = heads * len(levels); the implicit codebook (prod(levels), len(levels)) is a buffer.
+
+    Args:
+        levels: L_j, the number of grid levels of each coordinate of a head, each at least 2;
+            the default (8, 5, 5, 5) is the paper's 1,000 codes of dimension 4.
+        heads: H, the heads each feature is split into; each head is quantized on the same grid.
+        check_finite: reject NaN / inf inputs with a ValueError (one host sync per call).
     """
 
     def __init__(self, *, levels: tuple[int, ...] = (8, 5, 5, 5), heads: int = 1,
@@ -39,6 +45,17 @@ class FSQuantizer(Quantizer):
                              persistent=False)                                        # the grid
 
     def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size) -> Assignment:
+        """Round each coordinate of the bounded features to its grid, Eq. (5.4).
+
+        Args:
+            flat: the features, (N H, d/H), one row per head.
+            codebook: the grid, (prod(levels), d/H); unused, the grid is computed coordinatewise.
+            batch_shape: the input's leading shape; unused (FSQ quantizes every row alone).
+
+        Returns:
+            The grid points (N H, d/H), their mixed-radix indices (N H,), a zero loss, and the
+            bounded features as the straight-through surrogate.
+        """
         half_l, offset, width = (t.to(flat.dtype) for t in (self.half_l, self.offset,
                                                            self.half_width))
         bounded = half_l * torch.tanh(flat + torch.tan(offset / half_l)) - offset  # (N H, d) b(z)

@@ -81,7 +81,11 @@ def interpreter_works() -> bool:
 
 def triton_available(device: torch.device | str) -> bool:
     """Whether the kernels can run on `device`: CUDA with Triton, or the CPU under an interpreter
-    (TRITON_INTERPRET=1) that runs them."""
+    (TRITON_INTERPRET=1) that runs them.
+
+    Args:
+        device: the device the kernels would run on, e.g. "cuda:0" or "cpu".
+    """
     if triton is None:
         return False
     if torch.device(device).type == "cuda":
@@ -96,8 +100,16 @@ class FusedKernelWarning(RuntimeWarning):
 
 def try_fused(kernel: str, launch, *args, silence: str, **kwargs) -> Tensor | None:
     """``launch(*args, **kwargs)``, or None where `kernel` fails, now or earlier in this process:
-    the caller then runs its torch path. The first failure warns (FusedKernelWarning); `silence`
-    says how to keep the torch path and so avoid the kernel."""
+    the caller then runs its torch path. The first failure warns (FusedKernelWarning).
+
+    Args:
+        kernel: the kernel's name, the key of FAILED ("nearest", "sinkhorn").
+        launch: the function that runs the kernel and returns its result.
+        args: the positional arguments of `launch`.
+        silence: the end of the warning's sentence "To silence this, ...": how to keep the torch
+            path and so avoid the kernel.
+        kwargs: the keyword arguments of `launch`.
+    """
     if kernel in FAILED:
         return None
     try:
@@ -113,8 +125,13 @@ def try_fused(kernel: str, launch, *args, silence: str, **kwargs) -> Tensor | No
 
 
 def fused_wanted(device: torch.device | str, dim: int) -> bool:
-    """Whether nearest_code runs the fused kernel for dim-dimensional float32 features on
-    `device`: on CUDA with Triton only, for dim in FASTER_DIMS, unless ENABLED forces it."""
+    """Whether nearest_code runs the fused kernel: on CUDA with Triton only, for dim in
+    FASTER_DIMS, unless ENABLED forces it.
+
+    Args:
+        device: the device of the float32 features.
+        dim: d, the dimension of the features and codes.
+    """
     if torch.device(device).type != "cuda" or not triton_available(device):
         return False
     return dim in FASTER_DIMS if ENABLED is None else bool(ENABLED)
@@ -151,7 +168,14 @@ def _nearest_kernel(Z, E, OUT, N, K, D: tl.constexpr,
 # %% book/chapters/a6a_nearest_kernel.md: def fused_nearest
 def fused_nearest(z: Tensor, codebook: Tensor, *, block_m: int = 64,
                   block_k: int = 64) -> Tensor:
-    """argmin_k ||z_i - e_k||^2 for float32 (N, d), (K, d) -> (N,) int64, in one kernel."""
+    """argmin_k ||z_i - e_k||^2 in one kernel, Eq. (1.1), as (N,) int64.
+
+    Args:
+        z: the features, (N, d), float32, on a CUDA device (or the CPU under the interpreter).
+        codebook: the codes, (K, d), float32, K at least 1.
+        block_m: the rows (features) each program handles: the tile's height.
+        block_k: the codes each step of a program's loop compares: the tile's width.
+    """
     if not triton_available(z.device):
         raise RuntimeError(f"the fused nearest-code kernel needs Triton and a CUDA device (or an "
                            f"interpreter that runs it, TRITON_INTERPRET=1); got {z.device} with "

@@ -242,6 +242,18 @@ def fused_assign(z: Tensor, codebook: Tensor, *, epsilon: float = 10.0, iters: i
     float32. Reductions over rows (column minima and sums, the normalization's moments) are
     combined across programs by small kernels, or, with `group`, by torch operations with
     all-reduces over its processes in between.
+
+    Args:
+        z: the features, (N, d), on a CUDA device (or the CPU under Triton's interpreter).
+        codebook: the codes, (K, d), K at most MAX_FUSED_CODES.
+        epsilon: the factor that multiplies the (normalized) cost, as in `SinkhornSolver`; larger
+            is closer to the nearest code; positive.
+        iters: Sinkhorn iterations, Eq. (4.6); at least 1 (OptVQ runs 5).
+        normalize: standardise the cost first, Eq. (4.7), as OptVQ does.
+        group: a torch.distributed process group whose rows join the plan; None: this process's
+            rows alone.
+        programs: P, the persistent programs that split the rows; None: one per multiprocessor
+            on CUDA, 4 on the CPU.
     """
     _check_fused(z, codebook, iters, epsilon)
     n, k, dev = z.shape[0], codebook.shape[0], z.device
