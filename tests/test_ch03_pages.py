@@ -1,5 +1,9 @@
 """Checks moved off Chapter 3's pages (book/chapters/03?_*.md): the solver's input validation and
-the Wasserstein quantizer's rejection of bad inputs, each kind of malformed input on its own."""
+the Wasserstein quantizer's rejection of bad inputs, each kind of malformed input on its own; and
+the pages' attribution of what comes from the ICLR 2023 text of VQ-WAE."""
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -50,3 +54,24 @@ def test_bfloat16_autocast_keeps_the_loss_in_float32():
 def test_home_logits_fewer_codes_than_positions():
     assert torch.equal(home_logits(4, 3), torch.zeros(4, 3))
     assert torch.equal(home_logits(64, 512).sum(1), torch.full((64,), 8.0))
+
+
+def test_home_logits_follow_the_official_eight_per_position():
+    start = home_logits(64, 512)                       # moved off 03c: the code's 8i .. 8i + 7
+    assert torch.equal(start[3].nonzero().flatten(), torch.arange(24, 32))
+    assert torch.equal(start.sum(0), torch.ones(512))  # each codeword is home to one position
+
+
+CHAPTER_3 = sorted((Path(__file__).resolve().parents[1] / "book" / "chapters").glob("03*.md"))
+ICLR_FACTS = re.compile(r"Corollary 3\.1|Lemma 3\.1|Theorems? 3\.[12]|Tables? [12]\b|\\lambda = 1\$")
+
+
+def test_what_comes_from_the_iclr_text_cites_it():
+    """The theorems, lambda = 1 and the numbers of Tables 1 and 2 come from the ICLR 2023
+    OpenReview text, not from the ICML paper: every page that uses them cites that text."""
+    bib = (CHAPTER_3[0].parents[1] / "references.bib").read_text(encoding="utf-8")
+    assert "@misc{vuong2023vqwaeiclr," in bib and "openreview.net/forum?id=Z8qk2iM5uLI" in bib
+    using = [p for p in CHAPTER_3 if ICLR_FACTS.search(p.read_text(encoding="utf-8"))]
+    assert len(using) >= 5, [p.name for p in using]
+    uncited = [p.name for p in using if "{cite}`vuong2023vqwaeiclr`" not in p.read_text("utf-8")]
+    assert not uncited, f"pages using the ICLR text without citing it: {uncited}"

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from vqlit.vq import VectorQuantizer, nearest_code, squared_distances
-from vqlit.wasserstein import ExactOT, WassersteinQuantizer, transport_cost
+from vqlit.sinkhorn import SinkhornSolver
+from vqlit.wasserstein import ExactOT, WassersteinQuantizer, kl_to_uniform, transport_cost
 
 
 def simplex(*shape, seed=0):
@@ -207,6 +208,29 @@ def test_quantizer_loss_and_gradients_equal_the_official_formula(learned):
     assert torch.allclose(q.codebook.grad, cb.grad, atol=1e-6)
     if learned:
         assert torch.allclose(q.logits.grad, lg.grad, atol=1e-6)
+
+
+def test_kl_to_uniform_equals_kldivloss_as_the_code_calls_it():
+    logits = torch.randn(5, 12, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    log_u = torch.full((12,), math.log(1 / 12), dtype=torch.float64)
+    with warnings.catch_warnings():                                  # KLDivLoss's "mean" notice
+        warnings.simplefilter("ignore")
+        ref = torch.stack([torch.nn.KLDivLoss()(log_u, p) for p in logits.softmax(-1)])
+    assert torch.allclose(kl_to_uniform(logits), ref, rtol=1e-12, atol=0)
+
+
+def test_default_solver_is_exact_and_the_entropic_substitute_only_close():
+    """The official code solves exact EMD; the quantizer does so by default. This book's entropic
+    substitute (epsilon 100 on normalized costs, 300 iterations) is close, and above it."""
+    torch.manual_seed(4)
+    q = WassersteinQuantizer(num_codes=64, dim=8)
+    assert isinstance(q.solver, ExactOT)
+    sub = WassersteinQuantizer(num_codes=64, dim=8,
+                               solver=SinkhornSolver(epsilon=100.0, iters=300, normalize=True))
+    sub.load_state_dict(q.state_dict())
+    z = torch.randn(16, 2, 2, 8, generator=torch.Generator().manual_seed(5))   # 4 problems
+    exact_loss, sub_loss = q(z).loss.item(), sub(z).loss.item()
+    assert exact_loss < sub_loss < exact_loss * 1.01
 
 
 def test_learned_weights_start_with_home_codewords():

@@ -20,7 +20,6 @@ from torch import Tensor, nn
 from vqlit.vq import Assignment, Quantizer, nearest_code, squared_distances
 
 
-
 class Solver(Protocol):
     """A transport solver: `solver(cost, a, b) -> plan` (..., N, K), with no autograd history.
 
@@ -51,22 +50,33 @@ def _broadcast_marginals(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Te
 
 # %% book/chapters/03c_wasserstein_quantizer.md: class ExactOT
 class ExactOT:
-    """Exact optimal transport, Eq. (3.1), by POT's network simplex (ot.emd).
+    """Exact optimal transport, Eq. (3.1), by POT's network simplex (`ot.emd`), the solver that
+    the official VQ-WAE code calls (`ot.emd2`) for every latent position.
 
     `solver(cost, a, b) -> plan`: cost (..., N, K), a (..., N), b (..., K) non-negative, each
     summing to 1; the plan (..., N, K) has cost's device and dtype and no autograd history.
-    Solved on the CPU in float64, `threads` problems at a time (None: one per CPU core).
+    Solved on the CPU in float64.
+
+    Args:
+        max_iter: network-simplex iterations per problem (POT's `numItermax`, its default).
+        threads: problems solved at once in a pool of threads; None: one per CPU core.
     """
 
-    def __init__(self, *, max_iter: int = 100_000,     # network simplex iterations per problem
-                 threads: int | None = None):           # problems solved at once
+    def __init__(self, *, max_iter: int = 100_000, threads: int | None = None):
         self.max_iter, self.threads = max_iter, threads
 
     def __call__(self, cost: Tensor, a: Tensor, b: Tensor) -> Tensor:
         return self.potentials(cost, a, b)[0]
 
     def potentials(self, cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The plan and the dual potentials f (..., N), g (..., K) of Eq. (3.2)."""
+        """The optimal plan (..., N, K) and the dual potentials f (..., N), g (..., K) of
+        Eq. (3.2), on cost's device.
+
+        Args:
+            cost: the cost, (..., N, K); the leading dimensions are independent problems.
+            a: the row masses, (..., N) or broadcastable to it; non-negative, summing to 1.
+            b: the column masses, (..., K) or broadcastable to it; non-negative, summing to 1.
+        """
         import ot
 
         a, b = _broadcast_marginals(cost, a, b)
@@ -105,10 +115,16 @@ class ExactOT:
 # %% book/chapters/03c_wasserstein_quantizer.md: def transport_cost
 def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
                    solver: Solver | None = None) -> tuple[Tensor, Tensor]:
-    """W = <P*, C> per problem, Eq. (3.1), and the plan P*: (..., N, K) -> (...), (..., N, K).
+    """W = <P*, C> per problem, (...), Eq. (3.1), and the plan P*, (..., N, K), detached.
 
     Differentiable as Eq. (3.9): dW/dcost = P*; and dW/da = f*, dW/db = g* (the potentials of
     Eq. (3.2)) when a or b requires grad, which needs a solver with a `potentials` method.
+
+    Args:
+        cost: the cost C, (..., N, K); the leading dimensions are independent problems.
+        a: the row masses, (..., N) or broadcastable to it; a gradient needs the potentials.
+        b: the column masses (codeword weights), (..., K) or broadcastable; likewise.
+        solver: `solver(cost, a, b) -> plan`; None: `ExactOT()`, exact as the official code.
     """
     solver = solver if solver is not None else ExactOT()
     duals = (a.requires_grad or b.requires_grad) and torch.is_grad_enabled()
@@ -128,10 +144,15 @@ def transport_cost(cost: Tensor, a: Tensor, b: Tensor,
     return value, plan
 
 
-# %% book/chapters/03c_wasserstein_quantizer.md: def home_logits
+# %% book/chapters/03c_wasserstein_quantizer.md: def home_logits, def kl_to_uniform
 def home_logits(positions: int, num_codes: int) -> Tensor:
-    """Initial logits of learned codeword weights: (S, K), 1 on the floor(K/S) home codewords of
-    each position (the official code's 8 for K=512, S=64), 0 elsewhere."""
+    """Initial logits of learned codeword weights: (S, K), 1 on each position's home codewords.
+
+    Args:
+        positions: the latent positions S, one row of logits each.
+        num_codes: the codebook size K; position s's floor(K/S) home codewords follow those of
+            position s - 1 (the official code's 8 for K = 512, S = 64; none when K < S).
+    """
     logits = torch.zeros(positions, num_codes)                                   # (S, K)
     home = num_codes // positions
     for s in range(positions if home else 0):
@@ -139,22 +160,39 @@ def home_logits(positions: int, num_codes: int) -> Tensor:
     return logits
 
 
+def kl_to_uniform(logits: Tensor) -> Tensor:
+    """(1/K) KL(pi || U) in nats, (S,), for each row's pi = softmax(logits): the code's
+    `KLDivLoss` term of Eq. (3.10).
+
+    Args:
+        logits: the logits of the codeword weights, (S, K).
+    """
+    p, k = logits.softmax(-1), logits.shape[-1]                                  # (S, K)
+    return (torch.special.xlogy(p, p) + p * math.log(k)).sum(-1) / k
+
+
 # %% book/chapters/03c_wasserstein_quantizer.md: class WassersteinQuantizer
 class WassersteinQuantizer(Quantizer):
     """VQ-WAE's quantizer: nearest codeword forward, straight-through backward, and the loss of
-    Eq. (3.10), lambda * the Wasserstein distance between the batch's latents and the codeword
-    measure (one transport problem per latent position, or one for all latents), plus a KL pull of
-    learned codeword weights towards uniform. The OT solver is a parameter (default: ExactOT)."""
+    Eq. (3.10), lambda times the Wasserstein distance between the batch's latents and the
+    codeword measure, plus a KL pull of learned codeword weights towards uniform.
 
-    def __init__(self, *,
-                 solver: Solver | None = None,   # solver(cost, a, b) -> plan; None: ExactOT()
-                 ws_weight: float = 1e-3,        # lambda, Eq. (3.10): code 1e-3, paper 1
-                 per_position: bool = True,      # one problem per position (code) or one for all
-                 learned_weights: bool = False,  # pi = softmax(logits) (code) or uniform (paper)
-                 positions: int = 1,             # latent positions S with learned weights
-                 kl_weight: float = 1.0,         # kappa: pull of learned weights to uniform
-                 init: str = "normal",           # one of vqlit.vq.INITS; N(0, 1) as the code
-                 **common):                      # num_codes, dim, heads, kmeans_init, check_finite
+    Args:
+        solver: `solver(cost, a, b) -> plan`; None: `ExactOT()`, exact OT per problem as the
+            official code's `ot.emd2`. An entropic solver is this book's faster substitute.
+        ws_weight: lambda of Eq. (3.10); the official configurations' 1e-3 (the ICLR text: 1).
+        per_position: one problem per latent position, as the code; False: one for all latents.
+        learned_weights: pi = softmax of learned logits, as the code; False: uniform, as the
+            ICLR text. True needs a solver with `potentials`.
+        positions: the latent positions S that learned weights are made for (64 for 8 x 8).
+        kl_weight: kappa of Eq. (3.10), the pull of learned weights towards uniform.
+        init: the codebook's start, one of vqlit.vq.INITS; "normal" is the code's N(0, 1).
+        common: num_codes (K), dim (d), heads, kmeans_init and check_finite of the base class.
+    """
+
+    def __init__(self, *, solver: Solver | None = None, ws_weight: float = 1e-3,
+                 per_position: bool = True, learned_weights: bool = False, positions: int = 1,
+                 kl_weight: float = 1.0, init: str = "normal", **common):
         super().__init__(init=init, **common)                     # the codebook (K, d/H) from init
         if positions < 1:
             raise ValueError(f"positions must be at least 1, got {positions}")
@@ -165,20 +203,18 @@ class WassersteinQuantizer(Quantizer):
             if not callable(getattr(self.solver, "potentials", None)):
                 raise ValueError(f"learned codeword weights get their gradient from the dual "
                                  f"potentials, and {self.solver!r} has no `potentials` method")
-            rows = positions if per_position else 1
-            k = self.num_codes
-            logits = home_logits(rows, k) if per_position else torch.zeros(1, k)
-            self.logits = nn.Parameter(logits)                                   # (S, K)
+            self.logits = nn.Parameter(home_logits(positions, self.num_codes) if per_position
+                                       else torch.zeros(1, self.num_codes))      # (S, K)
 
-    def groups(self, flat: Tensor, batch_shape: torch.Size) -> Tensor:
+    def _groups(self, flat: Tensor, batch_shape: torch.Size) -> Tensor:
         """The latents transported together: (B S H, d/H) for inputs (B, h, w, d) ->
         (S H, B, d/H), one problem per position; or (1, N, d/H), one for all."""
         if self.per_position and len(batch_shape) > 1:
             return flat.view(batch_shape[0], -1, self.code_dim).transpose(0, 1)  # (S H, B, d/H)
         return flat.view(1, -1, self.code_dim)                                   # (1, N, d/H)
 
-    def code_weights(self, groups: int, dtype: torch.dtype) -> Tensor:
-        """pi for each group: (S, K); uniform, or softmax of the learned logits."""
+    def _code_weights(self, groups: int, dtype: torch.dtype) -> Tensor:
+        """pi for each of the S problems, (S, K): uniform, or softmax of the learned logits."""
         if self.logits is None:
             return torch.full((groups, self.num_codes), 1 / self.num_codes, dtype=dtype,
                               device=self.codebook.device)
@@ -187,26 +223,25 @@ class WassersteinQuantizer(Quantizer):
                              f"positions, but the input has {groups}")
         return self.logits.to(dtype).softmax(-1).expand(groups, -1)              # (S, K)
 
-    def transport_loss(self, z: Tensor, codebook: Tensor) -> Tensor:
-        """Eq. (3.10) for groups of latents z (S, n, d) and the codebook (K, d)."""
-        s, n, _ = z.shape
-        cost = squared_distances(z, codebook)                               # (S, n, K) D_ik
-        a = z.new_full((s, n), 1 / n)                                             # (S, n) 1/B
-        pi = self.code_weights(s, z.dtype)                                        # (S, K)
-        w, _ = transport_cost(cost, a, pi, self.solver)                           # (S,)
-        loss = self.ws_weight * w.sum()
-        if self.logits is not None:                                  # (1/K) KL(pi || U) each
-            p = self.logits.to(z.dtype).softmax(-1)                                # (S, K)
-            kl = (torch.special.xlogy(p, p) + p * math.log(self.num_codes)).sum(-1)
-            loss = loss + self.kl_weight * (kl / self.num_codes).sum()
-        return loss
-
     def assign(self, flat: Tensor, codebook: Tensor, batch_shape: torch.Size) -> Assignment:
+        """The nearest codewords, and in training mode the loss of Eq. (3.10).
+
+        Args:
+            flat: the latents, (N, d/H).
+            codebook: the codewords, (K, d/H); they receive the gradient of Eq. (3.9).
+            batch_shape: the input's leading shape: (B, h, w) gives one problem per cell.
+        """
         indices = nearest_code(flat.detach(), codebook.detach())       # (N,) Eq. (1.1)
         codes = F.embedding(indices, codebook.detach())                           # (N, d)
         if not self.training:                                     # evaluation: nothing solved
             return Assignment(codes, indices, flat.new_zeros(()))
-        loss = self.transport_loss(self.groups(flat, batch_shape), codebook)  # Eq. (3.10)
+        z = self._groups(flat, batch_shape)                                # (S, n, d) problems
+        s, n, _ = z.shape
+        a, pi = z.new_full((s, n), 1 / n), self._code_weights(s, z.dtype)       # (S, n), (S, K)
+        w, _ = transport_cost(squared_distances(z, codebook), a, pi, self.solver)   # (S,)
+        loss = self.ws_weight * w.sum()                                          # Eq. (3.10)
+        if self.logits is not None:                                  # (1/K) KL(pi || U) each
+            loss = loss + self.kl_weight * kl_to_uniform(self.logits.to(z.dtype)).sum()
         return Assignment(codes, indices, loss)
 
     def extra_repr(self) -> str:
@@ -215,4 +250,4 @@ class WassersteinQuantizer(Quantizer):
                 f"solver={self.solver!r}")
 
 
-__all__ = ['Solver', 'ExactOT', 'transport_cost', 'home_logits', 'WassersteinQuantizer']
+__all__ = ['Solver', 'ExactOT', 'transport_cost', 'home_logits', 'kl_to_uniform', 'WassersteinQuantizer']
