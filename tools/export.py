@@ -111,8 +111,12 @@ def cell_lines(text: str, cells: list) -> list[int]:
     return lines
 
 
+READ: dict[Path, str] = {}     # each page's text as the export read it (see `write`)
+
+
 def read_chapter(path: Path) -> tuple[str, nbformat.NotebookNode]:
     text = (ROOT / path).read_text(encoding="utf-8")
+    READ[path] = text
     return text, jupytext.reads(text, fmt="md:myst")
 
 
@@ -494,6 +498,10 @@ def write(files: dict[Path, str]) -> list[Path]:
     changed = []
     for path, content in files.items():
         target = ROOT / path
+        if path in READ and target.read_text(encoding="utf-8") != READ[path]:
+            print(f"{path} changed while it was exported: left as it is; run the export again",
+                  file=sys.stderr)                    # an editor saved it: never undo the edit
+            continue
         if not target.exists() or target.read_text(encoding="utf-8") != content:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content, encoding="utf-8")
