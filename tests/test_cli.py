@@ -111,10 +111,10 @@ def test_reproduce_writes_metrics_paper_numbers_and_provenance(tmp_path):
     assert record["config"]["model"]["quantizer"].startswith("VectorQuantizer(num_codes=1024")
     assert {"psnr", "ssim", "usage", "perplexity"} <= set(record["metrics"])
     assert {"commit", "device", "torch", "date", "wall_time_s", "scale"} <= set(record["provenance"])
-    if record["dataset"] == "mnist":
-        assert record["paper"] == {"psnr": 9.02, "usage": 0.0020}
-    else:                            # a smoke run on another data set carries no paper numbers
-        assert record["paper"] is None and "not the paper's mnist" in record["notes"][-1]
+    assert record["paper"] is None       # this book's row: the paper's baseline is vq_nn_ce_mnist
+    assert record["source"].startswith("this book")
+    if record["dataset"] != "mnist":     # a smoke run on another data set says so
+        assert "not the paper's mnist" in record["notes"][-1]
     shown = vqlit("evaluate", tmp_path / "runs" / "vq_nn_mnist-smoke", "--device", "cpu")
     assert shown.returncode == 0, shown.stderr
     assert abs(json.loads(shown.stdout)["psnr"] - record["metrics"]["psnr"]) < 1e-4
@@ -333,3 +333,16 @@ def test_the_facade_keeps_every_name_of_the_old_experiments_module():
     assert [n for n in old if not hasattr(experiments, n)] == []
     for name in ("EXPERIMENTS", "train_experiment", "expected_cost", "reproduce"):
         assert getattr(vqlit, name) is getattr(experiments, name)
+
+
+def test_reproduce_papers_runs_every_row_that_has_a_paper_number_on_its_own_data(monkeypatch,
+                                                                                capsys):
+    import vqlit.cli as cli
+    ran = []
+    monkeypatch.setattr(cli, "reproduce",
+                        lambda name, **kw: ran.append((name, kw.get("dataset"))) or f"{name}.json")
+    assert cli.main(["reproduce", "--papers", "--scale", "smoke", "--device", "cpu"]) == 0
+    rows = sorted(n for n, e in EXPERIMENTS.items() if e.paper)
+    assert [n for n, _ in ran] == rows and all(d is None for _, d in ran)   # the paper's data
+    assert {"vq_nn_ce_mnist", "soft_vae_mnist", "wae_vqwae_cifar10", "optvq_mnist"} <= set(rows)
+    assert f"{len(rows)} paper rows" in capsys.readouterr().out

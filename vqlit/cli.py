@@ -67,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
     r = verbs.add_parser("reproduce", help="train + evaluate a paper's protocol, record JSON")
     r.add_argument("name", nargs="?", help="an experiment or a group (see --list)")
     r.add_argument("--list", action="store_true", help="print the experiments, one per line")
+    r.add_argument("--papers", action="store_true",
+                   help="every experiment with a paper row, each on its paper's data set")
     r.add_argument("--scale", choices=scales, default="auto")
     r.add_argument("--out", help="directory for NAME.json (default: book/results)")
     r.add_argument("--device", default="auto")
@@ -131,8 +133,15 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{name}\t{EXPERIMENTS[name].summary}")
                 for name in sorted(GROUPS):
                     print(f"{name}\tgroup: {GROUPS[name].summary}")
+            elif args.papers:
+                rows = sorted(n for n, e in EXPERIMENTS.items() if e.paper)
+                print(f"{len(rows)} paper rows, one after another: {', '.join(rows)}")
+                for name in rows:
+                    path = reproduce(name, scale=args.scale, out=args.out, device=args.device,
+                                     precision=args.precision)       # the paper's data set
+                    print(f"wrote {path}")
             elif args.name is None:
-                p.error("reproduce needs an experiment NAME, or --list")
+                p.error("reproduce needs an experiment NAME, --papers or --list")
             elif args.name in GROUPS:
                 for path in reproduce_group(args.name, scale=args.scale, out=args.out,
                                             device=args.device, dataset=args.dataset,

@@ -7,7 +7,8 @@
 them (vqlit.runs) and their tables (vqlit.tables)."""
 from vqlit.evaluation import compare_metrics
 from vqlit.registry import (COMPARE_METHODS, COMPARE_SCALES, COMPARE_SEEDS, EXPERIMENTS, GROUPS,
-                            OPTVQ_SCALES, SOFT_NOISES, SOFT_SCALES, VQ_SCALES, VQWAE_LIVE_SCALES,
+                            OPTVQ_SCALES, OPTVQ_TABLE3_PAPER, OPTVQ_TABLE3_SIZES, SOFT_NOISES,
+                            SOFT_RAW_PAPER, SOFT_SCALES, VQ_SCALES, VQWAE_LIVE_SCALES,
                             VQWAE_SCALES, Experiment, Group, get_experiment, get_group, register)
 from vqlit.runs import (GroupRun, evaluate_run, expected_cost, measure, prepare_data, record_run,
                         reproduce, reproduce_group, run_group, summarize, train_experiment)

@@ -14,18 +14,19 @@ from typing import Callable
 import torch
 from torch import nn
 
+from vqlit.bottlenecks import GaussianBottleneck, InformationDropout
 from vqlit.data_batching import ImageData
 from vqlit.ema import EMAVectorQuantizer
 from vqlit.evaluation import compare_metrics
 from vqlit.family import BalancedSoftQuantizer
 from vqlit.fsq import FSQuantizer
 from vqlit.models import residual_autoencoder, small_cnn_autoencoder
-from vqlit.optvq import SinkhornQuantizer
+from vqlit.optvq import NearestSolver, SinkhornQuantizer
 from vqlit.sinkhorn import OPTVQ_SOLVER, SinkhornSolver
 from vqlit.soft import BayesianQuantizer
 from vqlit.train_config import TrainConfig
 from vqlit.vq import VectorQuantizer
-from vqlit.wasserstein import WassersteinQuantizer
+from vqlit.wasserstein import Solver, WassersteinQuantizer
 
 
 # %% book/chapters/a4a_registry.md: class Experiment
@@ -156,9 +157,14 @@ def _small_cnn(quantizer: Callable[[], nn.Module]) -> Callable[[ImageData], nn.M
 for _ds in ("mnist", "cifar10"):
     register(Experiment(
         f"vq_nn_{_ds}", "01_vq_preliminaries",
-        f"OptVQ Table 2 baseline: nearest-neighbour VQ, {_ds}", _ds,
+        f"OptVQ Table 2's setting with nearest-neighbour VQ and the VQ-VAE loss, {_ds}", _ds,
         _small_cnn(lambda: VectorQuantizer(num_codes=1024, dim=8)), VQ_SCALES,
-        paper=_OPTVQ_BASELINE[_ds], source="OptVQ Table 2"))
+        source="this book, Chapter 1 (OptVQ Table 2's network and recipe, the VQ-VAE loss)"))
+    register(Experiment(
+        f"vq_nn_ce_{_ds}", "04_optvq", f"OptVQ Table 2 baseline: nearest code, the released "
+        f"ce loss, {_ds}", _ds, _small_cnn(lambda: SinkhornQuantizer(
+            num_codes=1024, dim=8, solver=NearestSolver(), loss="ce")), OPTVQ_SCALES,
+        paper=_OPTVQ_BASELINE[_ds], source="OptVQ Table 2 (its loss: the released code's ce)"))
     register(Experiment(
         f"vq_ema_{_ds}", "01_vq_preliminaries",
         f"OptVQ Table 2 setting with the EMA codebook, {_ds}", _ds,
@@ -184,12 +190,12 @@ _VQVAE_SWEEP = {  # VQ-WAE Table 2: perplexity of its VQ-VAE baseline at the sam
     "cifar10": {64: 24.3, 128: 44.9, 256: 85.1, 512: 69.8}}
 
 
-def _vqwae_quantizer(num_codes: int, dim: int, iters: int = 300) -> nn.Module:
-    """The official code's quantizer: one problem per position of the 8 x 8 grid, learned pi."""
+def _vqwae_quantizer(num_codes: int, dim: int, solver: Solver | None = None) -> nn.Module:
+    """The official code's quantizer: one problem per position of the 8 x 8 grid, learned pi, an
+    N(0, 1) codebook; solver None solves each exactly (ExactOT), as the code's ot.emd2."""
     return WassersteinQuantizer(
         num_codes=num_codes, dim=dim, ws_weight=1e-3, per_position=True, learned_weights=True,
-        positions=64, kl_weight=1.0, init="normal",
-        solver=SinkhornSolver(epsilon=100.0, iters=iters, normalize=True))
+        positions=64, kl_weight=1.0, init="normal", solver=solver)
 
 
 def _wasserstein_model(num_codes: int) -> Callable[[ImageData], nn.Module]:
@@ -215,7 +221,7 @@ for _ds in ("mnist", "cifar10"):
             VQWAE_SCALES, paper={"perplexity": _VQVAE_SWEEP[_ds][_k]}, source="VQ-WAE Table 2"))
 
 
-# %% book/chapters/a4a_registry.md: _OPTVQ_PAPER, def _sinkhorn_quantizer
+# %% book/chapters/a4a_registry.md: _OPTVQ_PAPER, def _sinkhorn_quantizer, OPTVQ_TABLE3_PAPER, OPTVQ_TABLE3_SIZES
 _OPTVQ_PAPER = {"mnist": {"psnr": 34.28, "usage": 1.0}, "cifar10": {"psnr": 28.78, "usage": 1.0}}
 
 
@@ -224,6 +230,22 @@ def _sinkhorn_quantizer(use_proj: bool = False) -> nn.Module:
                              codebook_weight=0.25, use_proj=use_proj)
 
 
+OPTVQ_TABLE3_PAPER = {  # OptVQ Table 3 (1% of ImageNet, VQGAN): reconstruction error, usage per K
+    (64, "nn"): ((1.957, 2.073, 1.810, 2.002), (0.2344, 0.0391, 0.0195, 0.0206)),
+    (64, "ot"): ((1.018, 0.944, 0.903, 0.882), (1.0, 1.0, 1.0, 1.0)),
+    (8, "nn"): ((2.254, 1.916, 2.009, 2.099), (0.1875, 0.0293, 0.0171, 0.0020)),
+    (8, "ot"): ((0.971, 0.848, 0.808, 0.805), (1.0, 1.0, 1.0, 1.0))}
+OPTVQ_TABLE3_SIZES = (128, 1024, 4096, 16384)     # its codebook sizes; latent dimensions 64 and 8
+for _d, _how in OPTVQ_TABLE3_PAPER:
+    for _k in OPTVQ_TABLE3_SIZES:
+        register(Experiment(
+            f"optvq_t3_{_how}_d{_d}_k{_k}_mnist", "04_optvq", f"OptVQ Table 3 in small: "
+            f"{'Sinkhorn' if _how == 'ot' else 'nearest code'}, d = {_d}, K = {_k}, mnist",
+            "mnist", lambda data, d=_d, k=_k, how=_how: small_cnn_autoencoder(SinkhornQuantizer(
+                num_codes=k, dim=d, solver=OPTVQ_SOLVER if how == "ot" else NearestSolver()),
+                channels=data.image_shape[0], code_dim=d), OPTVQ_SCALES,
+            source="this book: OptVQ Table 3's grid in small (MNIST and the small CNN, not the "
+                   "paper's 1% of ImageNet and VQGAN); the paper's numbers are not comparable"))
 for _ds in ("mnist", "cifar10"):
     register(Experiment(
         f"optvq_{_ds}", "04_optvq", f"OptVQ Table 2: Sinkhorn VQ, 4 heads, K = 1024, {_ds}", _ds,
@@ -245,9 +267,13 @@ SOFT_SCALES = {
 _SOFT_KMEANS_INITS = {"smoke": 2, "quick": 10, "full": 100}
 _SOFT_PAPER = {  # Table 1 of Wu & Flierl, MNIST, d = 64: clustering acc., NMI, classification acc.
     "ae": {"cluster_acc": 0.5261, "nmi": 0.5301, "probe_acc": 0.9191},
+    "vae": {"cluster_acc": 0.5644, "nmi": 0.5600, "probe_acc": 0.8910},
+    "betavae": {"cluster_acc": 0.7381, "nmi": 0.5760, "probe_acc": 0.9110},
+    "infodrop": {"cluster_acc": 0.5852, "nmi": 0.4979, "probe_acc": 0.9111},
     "vqvae": {"cluster_acc": 0.5148, "nmi": 0.3541, "probe_acc": 0.8162},
     "bayes": {"cluster_acc": 0.7764, "nmi": 0.7188, "probe_acc": 0.9354},
 }
+SOFT_RAW_PAPER = {"cluster_acc": 0.5517, "nmi": 0.5008, "probe_acc": 0.9244}  # its raw-data row
 
 
 def _soft_model(row: str, noise_std: float = 0.0) -> Callable[[ImageData], nn.Module]:
@@ -257,6 +283,10 @@ def _soft_model(row: str, noise_std: float = 0.0) -> Callable[[ImageData], nn.Mo
         shape = dict(image_shape=data.image_shape, latent_dim=64)
         if row == "ae":
             return mlp_autoencoder(None, **shape)
+        if row in ("vae", "betavae", "infodrop"):    # Chapter 2's other bottlenecks, weight 1 / D
+            neck = (InformationDropout(dim=64) if row == "infodrop"
+                    else GaussianBottleneck(dim=64, beta=20.0 if row == "betavae" else 1.0))
+            return mlp_autoencoder(neck, quantizer_weight=1 / math.prod(data.image_shape), **shape)
         if row == "vqvae":
             vq = VectorQuantizer(num_codes=128, dim=64, commitment_weight=0.25,
                                  init="unit_scaling")                 # the paper's initialisation
@@ -272,7 +302,8 @@ def _latent_metrics(model: nn.Module, data: ImageData, scale: str) -> dict:
     return latent_evaluation(model, data, n_init=_SOFT_KMEANS_INITS[scale], seed=0)
 
 
-for _row, _what in (("ae", "baseline autoencoder"), ("vqvae", "VQ-VAE, K = 128"),
+for _row, _what in (("ae", "baseline autoencoder"), ("vae", "VAE"), ("betavae", "beta-VAE, beta = 20"),
+                    ("infodrop", "information dropout"), ("vqvae", "VQ-VAE, K = 128"),
                     ("bayes", "soft VQ-VAE (Bayesian estimator), K = 128")):
     register(Experiment(
         f"soft_{_row}_mnist", "02_soft_vq", f"Soft VQ-VAE Table 1: {_what}, mnist", "mnist",
@@ -299,7 +330,7 @@ COMPARE_SCALES = {   # one recipe for every method: OptVQ's optimiser, Chapter 5
     "full": dict(_OPTVQ_RECIPE, epochs=100, batch_size=1024, log_every=100),
 }
 COMPARE_SEEDS = {"smoke": 2, "quick": 3, "full": 3}
-_VQWAE_ITERS = 20    # Sinkhorn iterations of VQ-WAE in the comparison (its code: 300)
+_VQWAE_ITERS = 20    # iterations of VQ-WAE's entropic substitute here (Chapter 3's: 300)
 _K, _D = 1024, 8
 _OPTVQ_WEIGHTS = dict(codebook_weight=0.25, commitment_weight=1.0)
 _COMPARE = {   # label -> (experiment slug, quantizer)
@@ -310,7 +341,8 @@ _COMPARE = {   # label -> (experiment slug, quantizer)
     "EMA + dead-code replacement": ("ema_dead", lambda: EMAVectorQuantizer(
         num_codes=_K, dim=_D, dead_code_threshold=2.0)),
     "Soft VQ": ("soft", lambda: BayesianQuantizer(num_codes=_K, dim=_D, init="normal")),
-    "VQ-WAE (Sinkhorn)": ("vqwae", lambda: _vqwae_quantizer(_K, _D, iters=_VQWAE_ITERS)),
+    "VQ-WAE (Sinkhorn)": ("vqwae", lambda: _vqwae_quantizer(_K, _D, SinkhornSolver(
+        epsilon=100.0, iters=_VQWAE_ITERS, normalize=True))),
     "OptVQ, 1 head": ("optvq_h1", lambda: SinkhornQuantizer(num_codes=_K, dim=_D, heads=1)),
     "OptVQ, 4 heads": ("optvq_h4", _sinkhorn_quantizer),
     "soft and balanced": ("corner", lambda: BalancedSoftQuantizer(num_codes=_K, dim=_D)),
@@ -348,7 +380,11 @@ class Group:
 
 
 GROUPS = {"compare": Group("compare", "Chapter 5: every method at equal budget, mnist",
-                           tuple(COMPARE_METHODS.values()), COMPARE_SEEDS)}
+                           tuple(COMPARE_METHODS.values()), COMPARE_SEEDS),
+          "optvq_table3": Group("optvq_table3", "OptVQ Table 3 in small: latent dimension x "
+                                "codebook size, nearest code and Sinkhorn, mnist",
+                                tuple(n for n in EXPERIMENTS if n.startswith("optvq_t3_")),
+                                {"smoke": 1, "quick": 1, "full": 1})}
 
 
 def get_group(name: str) -> Group:
@@ -362,4 +398,4 @@ def get_group(name: str) -> Group:
     return GROUPS[name]
 
 
-__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'SOFT_SCALES', 'SOFT_NOISES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'get_group']
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'OPTVQ_TABLE3_PAPER', 'OPTVQ_TABLE3_SIZES', 'SOFT_SCALES', 'SOFT_RAW_PAPER', 'SOFT_NOISES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'get_group']
