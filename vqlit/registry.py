@@ -302,8 +302,9 @@ def _latent_metrics(model: nn.Module, data: ImageData, scale: str) -> dict:
     return latent_evaluation(model, data, n_init=_SOFT_KMEANS_INITS[scale], seed=0)
 
 
-for _row, _what in (("ae", "baseline autoencoder"), ("vae", "VAE"), ("betavae", "beta-VAE, beta = 20"),
-                    ("infodrop", "information dropout"), ("vqvae", "VQ-VAE, K = 128"),
+for _row, _what in (("ae", "baseline autoencoder"), ("vae", "VAE"),
+                    ("betavae", "beta-VAE, beta = 20"), ("infodrop", "information dropout"),
+                    ("vqvae", "VQ-VAE, K = 128"),
                     ("bayes", "soft VQ-VAE (Bayesian estimator), K = 128")):
     register(Experiment(
         f"soft_{_row}_mnist", "02_soft_vq", f"Soft VQ-VAE Table 1: {_what}, mnist", "mnist",
