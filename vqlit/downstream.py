@@ -2,7 +2,7 @@
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/02e_downstream.md: def _labels, def contingency, def cluster_accuracy, def nmi, ...
+# %% book/chapters/02e_downstream.md: def _labels, def contingency, def cluster_accuracy
 """Downstream evaluation of learned latents (Wu & Flierl's protocol): k-means clustering accuracy
 with the Hungarian matching, normalised mutual information, and a single-layer classifier."""
 from __future__ import annotations
@@ -26,7 +26,12 @@ def _labels(values, name: str) -> np.ndarray:
 
 
 def contingency(labels, clusters) -> np.ndarray:
-    """C[i, j] = number of points of class i in cluster j: (N,), (N,) -> (classes, clusters)."""
+    """C[i, j] = number of points of class i in cluster j, (classes, clusters) int64.
+
+    Args:
+        labels: the true class of each point, (N,) integers (any values; renumbered in order).
+        clusters: the cluster of each point, (N,) integers (any values; renumbered in order).
+    """
     y, c = _labels(labels, "labels"), _labels(clusters, "clusters")
     if len(y) != len(c):
         raise ValueError(f"labels and clusters differ in length: {len(y)} and {len(c)}")
@@ -38,14 +43,26 @@ def contingency(labels, clusters) -> np.ndarray:
 
 
 def cluster_accuracy(labels, clusters) -> float:
-    """Best one-to-one matching of clusters to classes, Eq. (2.12) (Hungarian method)."""
+    """The clustering accuracy of Eq. (2.13), in [0, 1]: the best one-to-one matching of
+    clusters to classes (Hungarian method).
+
+    Args:
+        labels: the true class of each point, (N,) integers.
+        clusters: the predicted cluster of each point, (N,) integers.
+    """
     table = contingency(labels, clusters)
     rows, cols = linear_sum_assignment(table, maximize=True)
     return float(table[rows, cols].sum() / table.sum())
 
 
+# %% book/chapters/02e_downstream.md: def nmi, def kmeans
 def nmi(labels, clusters) -> float:
-    """Normalised mutual information 2 I(y; c) / (H(y) + H(c)); 1.0 when both are constant."""
+    """Normalised mutual information 2 I(y; c) / (H(y) + H(c)); 1.0 when both are constant.
+
+    Args:
+        labels: the true class y of each point, (N,) integers.
+        clusters: the predicted cluster c of each point, (N,) integers.
+    """
     p = contingency(labels, clusters) / len(_labels(labels, "labels"))   # (classes, clusters)
     py, pc = p.sum(1), p.sum(0)
     nz = p > 0
@@ -55,7 +72,14 @@ def nmi(labels, clusters) -> float:
 
 
 def kmeans(features, n_clusters: int, *, n_init: int = 100, seed: int = 0) -> np.ndarray:
-    """k-means labels (N,) of features (N, d): the best of n_init k-means++ runs by inertia."""
+    """k-means cluster labels (N,): the best of n_init k-means++ runs by inertia (scikit-learn).
+
+    Args:
+        features: the points, (N, d), a tensor (cast to float64) or a NumPy array; N >= n_clusters.
+        n_clusters: the number of clusters (the paper: the number of classes).
+        n_init: k-means++ initialisations; the best by inertia is kept (the paper: 100).
+        seed: the random state of the initialisations.
+    """
     from sklearn.cluster import KMeans
 
     x = features.detach().cpu().double().numpy() if isinstance(features, Tensor) else features
@@ -67,11 +91,19 @@ def kmeans(features, n_clusters: int, *, n_init: int = 100, seed: int = 0) -> np
 # %% book/chapters/02e_downstream.md: def linear_probe
 def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, *,
                  weight_decay: float = 1e-5, max_iter: int = 500) -> float:
-    """Test accuracy of softmax regression (one linear layer) fitted on (train_x, train_y).
+    """Test accuracy, in [0, 1], of softmax regression (one linear layer) fitted on train_x.
 
     Features are standardised with the training statistics; the convex objective (mean
     cross-entropy + ``weight_decay / 2 * |W|^2``) is minimised by full-batch L-BFGS from zero
     weights.
+
+    Args:
+        train_x: the training features, (N, d).
+        train_y: their class labels, (N,) int64 in [0, classes).
+        test_x: the test features, (M, d); moved to train_x's device and dtype.
+        test_y: their class labels, (M,).
+        weight_decay: the L2 penalty on the weights (not the bias); keeps the optimum finite.
+        max_iter: the most L-BFGS iterations.
     """
     for name, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
         if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
@@ -103,7 +135,13 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
 # %% book/chapters/02e_downstream.md: def encode_images, def latent_evaluation
 @torch.no_grad()
 def encode_images(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Tensor:
-    """model.encode on uint8 images (N, C, H, W), in batches: -> float32 latents (N, d)."""
+    """The encoder's output z_e of every image, float32 (N, d), computed in eval mode.
+
+    Args:
+        model: an autoencoder with an ``encode`` method (vqlit.models); its mode is restored.
+        images: uint8 images, (N, C, H, W), scaled to [0, 1] before encoding.
+        batch_size: images per forward pass (memory only; the result does not depend on it).
+    """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -115,10 +153,16 @@ def encode_images(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -
 
 def latent_evaluation(model: nn.Module, data, *, n_init: int = 100, batch_size: int = 1000,
                       seed: int = 0) -> dict[str, float]:
-    """Wu & Flierl's downstream protocol on the encoder output z_e of an autoencoder.
+    """Wu & Flierl's downstream protocol on the encoder output z_e of an autoencoder: k-means on
+    the test latents -> cluster_acc, nmi; a single linear layer fitted on the training latents ->
+    probe_acc; the test set's psnr (dB).
 
-    data: an ImageData (vqlit.data). k-means (best of n_init) on the test latents -> cluster_acc,
-    nmi; a single linear layer fitted on the training latents -> probe_acc; test-set psnr (dB).
+    Args:
+        model: the trained autoencoder (``encode`` and a forward with ``.reconstruction``).
+        data: an ImageData (vqlit.data): train and test images with their labels.
+        n_init: k-means++ initialisations, the best kept (the paper: 100).
+        batch_size: images per forward pass (memory only).
+        seed: the random state of k-means.
     """
     z_train = encode_images(model, data.train_images, batch_size=batch_size)     # (N, d)
     z_test = encode_images(model, data.test_images, batch_size=batch_size)       # (M, d)
