@@ -22,7 +22,7 @@ from sphinx.ext.napoleon.docstring import GoogleDocstring
 import vqlit
 
 MODULES = sorted(m.name for m in pkgutil.iter_modules(vqlit.__path__) if m.name != "__main__")
-NAPOLEON = Config(napoleon_use_param=True, napoleon_use_ivar=False)
+NAPOLEON = Config(napoleon_use_param=True, napoleon_use_ivar=True)   # as _config.yml
 INHERITED = set(dir(torch.nn.Module)) - {"forward"}   # torch's own methods keep torch's docs
 
 
@@ -32,8 +32,8 @@ def described(doc: str | None) -> dict[str, str]:
     found = {}
     for name, text in re.findall(r"^:param ([^:]+):(.*)$", rst, flags=re.M):
         found[name.replace("\\", "").lstrip("*").strip()] = text.strip()
-    for name in re.findall(r"^\.\. attribute:: (\S+)$", rst, flags=re.M):
-        found[name] = "attribute"
+    for name, text in re.findall(r"^:ivar ([^:]+):(.*)$", rst, flags=re.M):
+        found[name.replace("\\", "").strip()] = text.strip()
     return found
 
 
@@ -91,7 +91,7 @@ def test_the_parser_finds_what_napoleon_renders():
         codebook: the codes.
     """
     assert described(doc) == {"x": "the input, (N, d).", "common": "the arguments of the base class.",
-                              "codebook": "attribute"}
+                              "codebook": "the codes."}
     assert described("No sections.") == {}
 
 

@@ -171,7 +171,7 @@ def load_dataset(name: str = "auto", *, root: str | Path | None = None,
         verbose: print one line naming the data set, its sizes and where it came from.
 
     Returns:
-        An ImageData: uint8 images (N, C, H, W) and int64 labels, train and test.
+        An ImageData with uint8 images (N, C, H, W) and int64 labels, train and test.
     """
     if name not in DATASETS + ("auto",):
         raise ValueError(f"unknown data set {name!r}; expected one of "

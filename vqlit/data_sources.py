@@ -46,13 +46,13 @@ class FileDataset:
 
     @property
     def needed(self) -> dict[str, tuple[str, ...]]:
-        """role -> the names its file may have: as distributed, or gunzipped."""
+        """The names each role's file may have (role -> names), as distributed or gunzipped."""
         return {role: tuple(dict.fromkeys((f, f.removesuffix(".gz"))))
                 for role, (f, _) in self.files.items()}
 
     @property
     def fetched(self) -> dict[str, str]:
-        """What a mirror serves: file name -> pinned SHA-256."""
+        """The files a mirror serves, file name -> pinned SHA-256."""
         return dict(self.files.values())
 
 
@@ -319,7 +319,7 @@ class CifarDataset:
 
     @property
     def fetched(self) -> dict[str, str]:
-        """What a mirror serves: the archive alone."""
+        """The file a mirror serves, the archive alone, with its pinned SHA-256."""
         return {self.archive: self.sha256}
 
     @property

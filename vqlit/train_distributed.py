@@ -32,7 +32,7 @@ def init_distributed(device: str | torch.device = "auto") -> torch.device:
             cuda:LOCAL_RANK.
 
     Returns:
-        This process's device: cuda:LOCAL_RANK on GPUs (NCCL), the CPU otherwise (gloo).
+        This process's device, the GPU of index LOCAL_RANK under NCCL, else the CPU under gloo.
     """
     dev = resolve_device(device)
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
