@@ -19,6 +19,7 @@ failure names both:
   labels of exported cells are there.
 """
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -215,9 +216,13 @@ def open_page(page: Path, profile: Path) -> dict:
 
 
 def exported_cells_shown(chapter: Path) -> int:
-    """Cells of the chapter that start with `#| export` and whose source the page shows."""
+    """Cells of the chapter whose leading directives include `#| export` (a `#| default_exp` may
+    come first) and whose source the page shows."""
+    def directives(source):
+        return [line.strip() for line in itertools.takewhile(
+            lambda line: line.startswith("#|"), source.splitlines())]
     return sum(1 for cell in jupytext.read(chapter).cells
-               if cell.cell_type == "code" and cell.source.startswith("#| export")
+               if cell.cell_type == "code" and "#| export" in directives(cell.source)
                and not {"remove-cell", "remove-input"} & set(cell.metadata.get("tags", [])))
 
 
