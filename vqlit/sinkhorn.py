@@ -183,12 +183,7 @@ def sinkhorn_log(cost: Tensor, a: Tensor | None = None, b: Tensor | None = None,
     + beta_k - epsilon C_ik; no under- or overflow at any scale; two N x K buffers.
 
     Args:
-        cost: the cost matrix, (..., N, K), float32 or float64.
-        a: the row marginals, (..., N), summing to 1; None: uniform.
-        b: the column marginals, (..., K), summing to 1; None: uniform.
-        epsilon: multiplies the cost; a float or a 0-dim tensor.
-        iters: Sinkhorn iterations, at least 1.
-        group: the process group the rows are split over; the column sums are reduced over it.
+        cost, a, b, epsilon, iters, group: as in `sinkhorn`.
     """
     check_cost(cost)
     if iters < 1:
