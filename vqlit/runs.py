@@ -202,7 +202,7 @@ def expected_cost(runs: dict[str, int] | list[tuple[str | Experiment, int]], *,
     return total
 
 
-# %% book/chapters/a4b_runs.md: def measure, def evaluate_run, def reproduce
+# %% book/chapters/a4b_runs.md: def measure, def load_run, def evaluate_run, def reproduce
 def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: str) -> dict:
     """The experiment's metrics on the test set, with "notes" on any that could not be computed.
 
@@ -219,12 +219,12 @@ def measure(experiment: Experiment, model: nn.Module, data: ImageData, scale: st
     return {**scores, **extra, **({"notes": notes} if notes else {})}
 
 
-def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") -> dict:
-    """The metrics of the run trained into `directory`, with its experiment, scale and data set.
+def load_run(directory: str | Path, *, device: str | torch.device = "auto"):
+    """The run trained into `directory`: (its run.json, the model in eval mode, its data, step).
 
     Args:
         directory: a training directory of `train_experiment` (run.json and checkpoint.pt).
-        device: where to evaluate, as in `train_experiment`.
+        device: where to put the model, as in `train_experiment`.
     """
     info = _run_info(directory)
     experiment = get_experiment(info["experiment"])
@@ -238,9 +238,18 @@ def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") 
         raise ValueError(f"{path} holds a run of {label}, but run.json describes "
                          f"{_run_label(info)}; restore run.json, or train afresh elsewhere")
     model.load_state_dict(state["model"])
-    model.to(resolve_device(device))
+    return info, model.to(resolve_device(device)).eval(), data, state["step"]
+
+
+def evaluate_run(directory: str | Path, *, device: str | torch.device = "auto") -> dict:
+    """The metrics of the run trained into `directory`, with its experiment, scale and data set.
+
+    Args:
+        directory, device: as in `load_run`.
+    """
+    info, model, data, step = load_run(directory, device=device)
     return {"experiment": info["experiment"], "scale": info["scale"], "dataset": data.name,
-            "step": state["step"], **measure(experiment, model, data, info["scale"])}
+            "step": step, **measure(get_experiment(info["experiment"]), model, data, info["scale"])}
 
 
 def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
@@ -425,4 +434,4 @@ def reproduce_group(name: str, *, scale: str = "auto", out: str | Path | None = 
     return paths
 
 
-__all__ = ['prepare_data', 'train_experiment', 'expected_cost', 'measure', 'evaluate_run', 'reproduce', 'record_run', 'GroupRun', 'run_group', 'summarize', 'reproduce_group']
+__all__ = ['prepare_data', 'train_experiment', 'expected_cost', 'measure', 'load_run', 'evaluate_run', 'reproduce', 'record_run', 'GroupRun', 'run_group', 'summarize', 'reproduce_group']
