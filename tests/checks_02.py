@@ -51,3 +51,21 @@ def check_02f_paper_experiment(g):
         agree = np.all(x > y) if gap > 0 else np.all(x < y)
         supported = agree and abs(gap) > x.std(ddof=1) + y.std(ddof=1)
         assert said == (("above" if gap > 0 else "below") if supported else "no ordering"), key
+
+
+def check_02h_cnn_protocol(g):
+    # the hand counts of the page's prose, from the layer sizes: 9 c_in c_out + c_out per
+    # convolution, 9 c_in c_out + c_in per mirror, 2048 d + d and d 2048 + 2048 for the linear maps
+    assert g["params_c3"] == "4,152,323" and g["params_c1"] == "4,150,017"
+    assert g["data_name"] in DATA_SETS + ("svhn", "cifar10")
+    if g["scale"] == "smoke":
+        assert g["live_rows"] == ["ae", "bayes"] and g["live_steps"] == 4
+    metrics = g["live_metrics"]
+    assert list(metrics) == g["live_rows"]
+    for m in metrics.values():
+        assert 0 < m["cluster_acc"] <= 1 and 0 <= m["nmi"] <= 1
+        assert 0 < m["probe_acc"] <= 1 and m["psnr"] > 5
+    chance = float(g["chance_pct"]) / 100
+    said = "every" if all(m["probe_acc"] > chance for m in metrics.values()) else "not every"
+    assert g["probe_above_chance"] == said
+    assert float(g["live_seconds"]) > 0

@@ -28,3 +28,25 @@ def check_06b_transformer(g):
     assert g["scale"] == "smoke" or closed > 0.9           # approaches the entropy from quick on
     assert g["same_draws"] > 0.9                            # one seed, cached or not: the same grids
     assert g["cache_speedup"] > 0                           # a measurement, not a claim about speed
+
+
+def check_06c_real_codes(g):
+    k, cells = g["num_codes"], 64                                  # the 8 x 8 grid of the page
+    assert math.isclose(g["uniform_bits"], cells * math.log2(k))  # hw log2 K, recomputed
+    assert 0 < g["position_bits"] <= cells * math.log2(g["codes_used"]) + 1e-9  # entropy <= log2
+    assert g["decode_error"] < 1e-5                                # grids decode to the recons.
+    assert g["prior_bits"] < 0.9 * g["uniform_bits"]               # a learned prior, every scale
+    assert g["conditional_bits"] < 0.9 * g["uniform_bits"]
+    assert 0 < g["usage_prior"] <= 1
+    assert math.isclose(g["prior_saving"], 1 - g["prior_bits"] / g["uniform_bits"])
+
+
+def check_06d_sample_metrics(g):
+    assert g["frechet_worst"] < 1e-8                    # against closed forms and scipy's sqrtm
+    assert g["accuracy"] > 3 * g["chance"]              # the classifier is well above chance
+    assert g["half_size"] >= 100
+    assert 0 <= g["cfd_halves"] < 0.1 * g["cfd_shuffled"]    # same data: near 0; shuffled: far
+    assert abs(g["cfd_ratio"] - 100 * g["cfd_halves"] / g["cfd_shuffled"]) < 1e-9
+    noise = g["cfd_noise"]                               # std 0, 0.1, 0.2, 0.4, 0.8
+    assert len(noise) == 5 and noise[0] == g["cfd_halves"]
+    assert all(a < b for a, b in zip(noise, noise[1:]))  # more noise, farther

@@ -15,5 +15,5 @@ def check_a4c_tables(g):
     assert g["tables_data"] in ("mnist", "fashion-mnist", "mnist-5k", "digits")
 
 
-def check_a4e_cli(g):
+def check_a4f_cli(g):
     assert g["n_listed"] >= 7

@@ -1,6 +1,7 @@
 """The rows each paper's reader looks for are registered, attributed, and train at the smoke scale:
-Wu & Flierl's Table 1 (VAE, beta-VAE, information dropout; the pixels), OptVQ's baseline with the
-released `ce` loss, OptVQ's Table 3 in small, and VQ-WAE with the official exact solver."""
+Wu & Flierl's Table 1 (VAE, beta-VAE, information dropout; the pixels) and Table 2 (the CNN on
+32x32 images), OptVQ's baseline with the released `ce` loss, OptVQ's Table 3 in small, and VQ-WAE
+with the official exact solver."""
 import math
 import os
 
@@ -80,3 +81,70 @@ def test_each_new_row_trains_and_is_measured_at_the_smoke_scale(name, monkeypatc
     metrics = measure(EXPERIMENTS[name], model, data, "smoke")
     assert all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
     assert config.steps == EXPERIMENTS[name].recipes["smoke"]["steps"]
+
+
+TABLE2 = {  # Wu & Flierl Table 2 (d = 256), read from the paper's text: clustering and
+    # classification accuracy on SVHN, then on CIFAR-10
+    "ae": (11.96, 25.95, 21.73, 40.92), "vae": (13.58, 26.42, 24.12, 38.83),
+    "betavae": (14.54, 49.62, 22.80, 36.91), "infodrop": (12.75, 24.46, 21.96, 39.89),
+    "vqvae": (12.96, 31.57, 20.30, 33.51), "bayes": (17.68, 50.48, 23.83, 44.54)}
+
+
+def test_table2_rows_carry_the_papers_numbers_source_and_recipe():
+    for row, numbers in TABLE2.items():
+        for i, ds in enumerate(("svhn", "cifar10")):
+            e = EXPERIMENTS[f"soft_t2_{row}_{ds}"]
+            acc, probe = numbers[2 * i: 2 * i + 2]
+            assert e.paper.keys() == {"cluster_acc", "probe_acc"}
+            assert math.isclose(100 * e.paper["cluster_acc"], acc, abs_tol=1e-9)
+            assert math.isclose(100 * e.paper["probe_acc"], probe, abs_tol=1e-9)
+            assert e.source.startswith("Wu & Flierl Table 2") and "this book" in e.source
+            assert e.dataset == ds and e.image_size == 32 and e.chapter == "02_soft_vq"
+            assert e.metrics is EXPERIMENTS["soft_bayes_mnist"].metrics      # _latent_metrics
+            assert e.evaluation["full"] == {"kmeans_inits": 100}
+            full = e.recipes["full"]
+            assert (full["batch_size"], full["lr"], full["optimizer"]) == (32, 3e-4, "adam")
+            assert full["steps"] == (10_000 if row == "bayes" else 40_000)    # the early stop
+            assert set(e.recipes) == {"smoke", "quick", "full"}
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 32, 32)])
+def test_table2_models_have_a_256_latent_and_the_papers_bottlenecks(shape):
+    from vqlit.cnn_protocol import CNNVectorDecoder, CNNVectorEncoder
+    from vqlit.soft import BayesianQuantizer
+    from vqlit.vq import VectorQuantizer
+    pixels = torch.randint(0, 256, (8, *shape), dtype=torch.uint8)
+    data = type("Images", (), {"image_shape": shape, "train_images": pixels})()
+    x = torch.rand(2, *shape)
+    for row in TABLE2:
+        model = EXPERIMENTS[f"soft_t2_{row}_svhn"].model(data)
+        assert isinstance(model.encoder, CNNVectorEncoder)
+        assert isinstance(model.decoder, CNNVectorDecoder)
+        assert model.encode(x).shape == (2, 256)
+        assert model(x).reconstruction.shape == (2, *shape)
+        q = model.quantizer
+        if row in ("vae", "betavae"):
+            assert isinstance(q, GaussianBottleneck)
+            assert q.beta == (100.0 if row == "betavae" else 1.0)
+            assert math.isclose(model.quantizer_weight, 1 / math.prod(shape))
+        elif row == "infodrop":
+            assert isinstance(q, InformationDropout) and q.dim == 256
+        elif row == "vqvae":
+            assert isinstance(q, VectorQuantizer) and (q.num_codes, q.dim) == (512, 256)
+        elif row == "bayes":
+            assert isinstance(q, BayesianQuantizer) and (q.num_codes, q.dim) == (32, 256)
+            assert model.encode_with_variances(x)[1].shape == (2, 32)     # K log-variances
+        else:
+            assert q is None
+
+
+@pytest.mark.parametrize("name", ["soft_t2_bayes_svhn", "soft_t2_betavae_cifar10"])
+def test_table2_rows_train_and_are_measured_at_the_smoke_scale(name, monkeypatch):
+    monkeypatch.setenv("VQLIT_OFFLINE", "1")
+    torch.set_num_threads(1)
+    model, data, fit, config = train_experiment(name, scale="smoke", device="cpu", progress=False)
+    assert data.image_shape[1:] == (32, 32)
+    metrics = measure(EXPERIMENTS[name], model, data, "smoke")
+    assert {"cluster_acc", "nmi", "probe_acc", "psnr"} <= set(metrics)
+    assert all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
+    assert config.steps == EXPERIMENTS[name].recipes["smoke"]["steps"] and config.batch_size == 32

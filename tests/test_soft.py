@@ -11,7 +11,8 @@ from scipy.stats import multivariate_normal
 
 from vqlit.soft import (BayesianQuantizer, bayes_estimate, component_log_likelihood,
                         posterior_logits, posterior_weights)
-from vqlit.models import MLPDecoder, MLPEncoder, SoftAutoEncoder, soft_mlp_autoencoder
+from vqlit.models import MLPDecoder, MLPEncoder
+from vqlit.models_soft import SoftAutoEncoder, soft_mlp_autoencoder
 from vqlit.evaluation import evaluate
 from vqlit.train import TrainConfig, fit
 from vqlit.vq import QuantizerOutput, init_codebook, nearest_code

@@ -1,8 +1,8 @@
-# This file is generated from book/chapters/a4e_cli.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/a4f_cli.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4e_cli.md: statements
+# %% book/chapters/a4f_cli.md: statements
 """`python -m vqlit`: see vqlit.cli."""
 import sys
 

@@ -1,9 +1,9 @@
-# This file is generated from book/chapters/a4e_cli.md by tools/export.py. Do not edit it:
+# This file is generated from book/chapters/a4f_cli.md by tools/export.py. Do not edit it:
 # edit the chapter, then run `python tools/export.py`.
 
 
-# %% book/chapters/a4e_cli.md: def _positive, def _dims
-"""`python -m vqlit {train,evaluate,reproduce,bench}`."""
+# %% book/chapters/a4f_cli.md: def _positive, def _dims
+"""`python -m vqlit {train,evaluate,reproduce,sample,bench}`."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,7 @@ from vqlit.data_formats import DataError, DatasetUnavailable
 from vqlit.bench import NEAREST_DIMS, bench_record, format_bench, format_nearest
 from vqlit.experiments import (EXPERIMENTS, GROUPS, evaluate_run, get_experiment, reproduce,
                                reproduce_group, train_experiment)
+from vqlit.sampling import sample_run
 from vqlit.train_config import PRECISIONS, SCALES
 from vqlit.train_distributed import distributed, init_distributed
 
@@ -37,13 +38,14 @@ def _dims(text: str) -> tuple[int, ...]:
                                          f"got {text}") from None
 
 
-# %% book/chapters/a4e_cli.md: def parser
+# %% book/chapters/a4f_cli.md: def parser
 def parser() -> argparse.ArgumentParser:
     """The command line's argument parser."""
     p = argparse.ArgumentParser(prog="python -m vqlit",
-                                description="Train, evaluate, reproduce and benchmark the "
-                                            "quantizers of the vqlit book.")
-    verbs = p.add_subparsers(dest="verb", required=True, metavar="{train,evaluate,reproduce,bench}")
+                                description="Train, evaluate, reproduce, sample from and benchmark "
+                                            "the quantizers of the vqlit book.")
+    verbs = p.add_subparsers(dest="verb", required=True,
+                             metavar="{train,evaluate,reproduce,sample,bench}")
     scales = SCALES + ("auto",)
 
     t = verbs.add_parser("train", help="train a named experiment into a directory")
@@ -76,6 +78,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="as for train; the record holds the precision that ran")
 
+    s = verbs.add_parser("sample", help="new images from a trained run's prior (trained once)")
+    s.add_argument("run", help="a training directory of `train --out DIR`")
+    s.add_argument("--num", type=int, default=64, help="how many images to draw")
+    s.add_argument("--out", required=True, help="directory for samples.png and metrics.json")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--class-conditional", action="store_true",
+                   help="a prior given the class (DIR/prior-classes.pt): one row per class")
+    s.add_argument("--temperature", type=float, default=1.0, help="0: the most likely codes")
+    s.add_argument("--top-k", type=int, help="draw among the k most likely codes")
+    s.add_argument("--seed", type=int, default=0, help="the seed of the draws")
+
     b = verbs.add_parser("bench", help="time every quantizer side by side")
     b.add_argument("--device", default="auto")
     b.add_argument("--tokens", type=_positive, default=8192)
@@ -91,7 +104,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-# %% book/chapters/a4e_cli.md: def _train
+# %% book/chapters/a4f_cli.md: def _train
 def _train(args: argparse.Namespace) -> None:
     """The `train` verb."""
     out = Path(args.out or f"runs/{args.name}-{args.scale}")
@@ -112,7 +125,7 @@ def _train(args: argparse.Namespace) -> None:
         torch.distributed.destroy_process_group()               # leave the group cleanly
 
 
-# %% book/chapters/a4e_cli.md: def main
+# %% book/chapters/a4f_cli.md: def main
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
@@ -151,6 +164,14 @@ def main(argv: list[str] | None = None) -> int:
                 path = reproduce(args.name, scale=args.scale, out=args.out, device=args.device,
                                  dataset=args.dataset, precision=args.precision)
                 print(f"wrote {path}")
+        elif args.verb == "sample":
+            done = sample_run(args.run, num=args.num, out=args.out, device=args.device,
+                              class_conditional=args.class_conditional, seed=args.seed,
+                              temperature=args.temperature, top_k=args.top_k)
+            print(f"wrote {Path(args.out) / 'samples.png'} and metrics.json: the prior spends "
+                  f"{done['bits_per_image']:.1f} bits per held-out image (uniform "
+                  f"{done['uniform_bits']:.0f}); the samples use {done['code_usage']:.1%} of the "
+                  "codes")
         elif args.verb == "bench":
             command = " ".join(["python -m vqlit", *(sys.argv[1:] if argv is None else argv)])
             doc = bench_record(device=args.device, tokens=args.tokens, codes=args.codes,

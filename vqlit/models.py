@@ -11,8 +11,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from vqlit.soft import BayesianQuantizer
-
 
 # %% book/chapters/a2_models.md: class SmallCNNEncoder, class SmallCNNDecoder
 class SmallCNNEncoder(nn.Sequential):
@@ -296,59 +294,4 @@ def residual_autoencoder(quantizer: nn.Module | None = None, *, channels: int = 
                        quantizer=quantizer, quantizer_weight=quantizer_weight)
 
 
-# %% book/chapters/a2_models.md: class SoftAutoEncoder, def soft_mlp_autoencoder
-class SoftAutoEncoder(AutoEncoder):
-    """An AutoEncoder whose encoder emits z_e (d channels) and K log-variances for the quantizer."""
-    def encode_with_variances(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Images -> channels-last z_e (..., d) and log-variances (..., K).
-
-        Args:
-            x: images, (B, C, H, W), in [0, 1].
-        """
-        out = super().encode(x)                                           # (B, ..., d + K)
-        d, k = self.quantizer.dim, self.quantizer.num_codes
-        if out.shape[-1] != d + k:
-            raise ValueError(f"the encoder must emit d + K = {d + k} channels, got {out.shape[-1]}")
-        return out[..., :d], out[..., d:]                                 # (B, d), (B, K)
-
-    def encode(self, x: Tensor) -> Tensor:
-        """z_e alone, the latent the paper evaluates.
-
-        Args:
-            x: images, (B, C, H, W), in [0, 1].
-        """
-        return self.encode_with_variances(x)[0]
-
-    def forward(self, x: Tensor) -> AutoEncoderOutput:
-        """As AutoEncoder.forward, with the head's log-variances passed to the quantizer.
-
-        Args:
-            x: images, (B, C, H, W), in [0, 1].
-        """
-        z, log_var = self.encode_with_variances(x)
-        q = self.quantizer(z, log_var)
-        return AutoEncoderOutput(self.decode(q.quantized), z, q)
-
-
-def soft_mlp_autoencoder(*, num_codes: int = 128, image_shape=(1, 28, 28), latent_dim: int = 64,
-                         commitment_weight: float = 2.5, noise_std: float = 0.0,
-                         quantizer_weight: float = 1.0,
-                         normalizer: str = "gaussian") -> SoftAutoEncoder:
-    """Wu & Flierl's soft VQ-VAE for MNIST: MLP encoder with a head of K log-variances.
-
-    Args:
-        num_codes: K, the codebook size, which is also the variance head's width.
-        image_shape, latent_dim: as in MLPEncoder (the encoder emits latent_dim + num_codes).
-        commitment_weight, noise_std, normalizer: as in BayesianQuantizer.
-        quantizer_weight: w_q in Eq. (3).
-    """
-    quantizer = BayesianQuantizer(num_codes=num_codes, dim=latent_dim,
-                                  commitment_weight=commitment_weight, noise_std=noise_std,
-                                  normalizer=normalizer, learn_var=False)   # the head's variances
-    return SoftAutoEncoder(
-        encoder=MLPEncoder(image_shape=image_shape, latent_dim=latent_dim + num_codes),
-        decoder=MLPDecoder(image_shape=image_shape, latent_dim=latent_dim),
-        quantizer=quantizer, quantizer_weight=quantizer_weight)
-
-
-__all__ = ['SmallCNNEncoder', 'SmallCNNDecoder', 'MLPEncoder', 'MLPDecoder', 'ResidualStack', 'ResidualEncoder', 'ResidualDecoder', 'AutoEncoderOutput', 'AutoEncoder', 'small_cnn_autoencoder', 'mlp_autoencoder', 'residual_autoencoder', 'SoftAutoEncoder', 'soft_mlp_autoencoder']
+__all__ = ['SmallCNNEncoder', 'SmallCNNDecoder', 'MLPEncoder', 'MLPDecoder', 'ResidualStack', 'ResidualEncoder', 'ResidualDecoder', 'AutoEncoderOutput', 'AutoEncoder', 'small_cnn_autoencoder', 'mlp_autoencoder', 'residual_autoencoder']

@@ -257,13 +257,15 @@ for _ds in ("mnist", "cifar10"):
         OPTVQ_SCALES, source="OptVQ's official configurations (not a row of its Table 2)"))
 
 
-# %% book/chapters/a4a_registry.md: _SOFT_RECIPE, SOFT_SCALES, _SOFT_KMEANS_INITS, _SOFT_PAPER, ...
+# %% book/chapters/a4a_registry.md: _SOFT_RECIPE, SOFT_SCALES, SOFT_T2_SCALES, _SOFT_KMEANS_INITS, ...
 _SOFT_RECIPE = dict(batch_size=32, lr=3e-4, optimizer="adam")
-SOFT_SCALES = {
-    "smoke": dict(_SOFT_RECIPE, steps=40, train=1000, test=500, log_every=1),
-    "quick": dict(_SOFT_RECIPE, steps=1500, train=20000, test=5000, log_every=37),
-    "full": dict(_SOFT_RECIPE, steps=40000, log_every=1000),
-}
+SOFT_SCALES = {"smoke": dict(_SOFT_RECIPE, steps=40, train=1000, test=500, log_every=1),
+               "quick": dict(_SOFT_RECIPE, steps=1500, train=20000, test=5000, log_every=37),
+               "full": dict(_SOFT_RECIPE, steps=40000, log_every=1000)}
+SOFT_T2_SCALES = {   # Table 2's CNN: far slower per step on a CPU, so fewer steps below full
+    "smoke": dict(_SOFT_RECIPE, steps=4, train=256, test=256, log_every=1),
+    "quick": dict(_SOFT_RECIPE, steps=40, train=2000, test=1000, log_every=5),
+    "full": dict(_SOFT_RECIPE, steps=40000, log_every=1000)}
 _SOFT_KMEANS_INITS = {"smoke": 2, "quick": 10, "full": 100}
 _SOFT_PAPER = {  # Table 1 of Wu & Flierl, MNIST, d = 64: clustering acc., NMI, classification acc.
     "ae": {"cluster_acc": 0.5261, "nmi": 0.5301, "probe_acc": 0.9191},
@@ -271,29 +273,38 @@ _SOFT_PAPER = {  # Table 1 of Wu & Flierl, MNIST, d = 64: clustering acc., NMI, 
     "betavae": {"cluster_acc": 0.7381, "nmi": 0.5760, "probe_acc": 0.9110},
     "infodrop": {"cluster_acc": 0.5852, "nmi": 0.4979, "probe_acc": 0.9111},
     "vqvae": {"cluster_acc": 0.5148, "nmi": 0.3541, "probe_acc": 0.8162},
-    "bayes": {"cluster_acc": 0.7764, "nmi": 0.7188, "probe_acc": 0.9354},
-}
+    "bayes": {"cluster_acc": 0.7764, "nmi": 0.7188, "probe_acc": 0.9354}}
 SOFT_RAW_PAPER = {"cluster_acc": 0.5517, "nmi": 0.5008, "probe_acc": 0.9244}  # its raw-data row
+_SOFT_T2_PAPER = {  # Table 2, d = 256: clustering and classification accuracy, SVHN and CIFAR-10
+    "ae": (0.1196, 0.2595, 0.2173, 0.4092), "vae": (0.1358, 0.2642, 0.2412, 0.3883),
+    "betavae": (0.1454, 0.4962, 0.2280, 0.3691), "infodrop": (0.1275, 0.2446, 0.2196, 0.3989),
+    "vqvae": (0.1296, 0.3157, 0.2030, 0.3351), "bayes": (0.1768, 0.5048, 0.2383, 0.4454)}
+_SOFT_NETS = {1: dict(d=64, k=128, vq_k=128, beta=20.0), 2: dict(d=256, k=32, vq_k=512, beta=100.0)}
 
 
-def _soft_model(row: str, noise_std: float = 0.0) -> Callable[[ImageData], nn.Module]:
-    from vqlit.models import mlp_autoencoder, soft_mlp_autoencoder
+def _soft_model(row: str, noise_std: float = 0.0, table: int = 1) -> Callable[[ImageData],
+                                                                                nn.Module]:
+    from vqlit.models import mlp_autoencoder
+    from vqlit.models_soft import cnn_vector_autoencoder, soft_cnn_autoencoder, soft_mlp_autoencoder
+    plain, soft = ((mlp_autoencoder, soft_mlp_autoencoder) if table == 1     # the MLP or the CNN
+                   else (cnn_vector_autoencoder, soft_cnn_autoencoder))
+    d, k, vq_k, beta = _SOFT_NETS[table].values()
 
     def build(data: ImageData) -> nn.Module:
-        shape = dict(image_shape=data.image_shape, latent_dim=64)
+        shape = dict(image_shape=data.image_shape, latent_dim=d)
         if row == "ae":
-            return mlp_autoencoder(None, **shape)
+            return plain(None, **shape)
         if row in ("vae", "betavae", "infodrop"):    # Chapter 2's other bottlenecks, weight 1 / D
-            neck = (InformationDropout(dim=64) if row == "infodrop"
-                    else GaussianBottleneck(dim=64, beta=20.0 if row == "betavae" else 1.0))
-            return mlp_autoencoder(neck, quantizer_weight=1 / math.prod(data.image_shape), **shape)
+            neck = (InformationDropout(dim=d) if row == "infodrop"
+                    else GaussianBottleneck(dim=d, beta=beta if row == "betavae" else 1.0))
+            return plain(neck, quantizer_weight=1 / math.prod(data.image_shape), **shape)
         if row == "vqvae":
-            vq = VectorQuantizer(num_codes=128, dim=64, commitment_weight=0.25,
+            vq = VectorQuantizer(num_codes=vq_k, dim=d, commitment_weight=0.25,
                                  init="unit_scaling")                 # the paper's initialisation
-            return mlp_autoencoder(vq, **shape)
+            return plain(vq, **shape)
         pixel_var = float((data.train_images.float() / 255).var())
-        return soft_mlp_autoencoder(num_codes=128, commitment_weight=2.5, noise_std=noise_std,
-                                    quantizer_weight=3 * pixel_var, **shape)
+        return soft(num_codes=k, commitment_weight=2.5, noise_std=noise_std,
+                    quantizer_weight=3 * pixel_var, **shape)
     return build
 
 
@@ -302,15 +313,26 @@ def _latent_metrics(model: nn.Module, data: ImageData, scale: str) -> dict:
     return latent_evaluation(model, data, n_init=_SOFT_KMEANS_INITS[scale], seed=0)
 
 
-for _row, _what in (("ae", "baseline autoencoder"), ("vae", "VAE"),
-                    ("betavae", "beta-VAE, beta = 20"), ("infodrop", "information dropout"),
-                    ("vqvae", "VQ-VAE, K = 128"),
-                    ("bayes", "soft VQ-VAE (Bayesian estimator), K = 128")):
+_SOFT_EVAL = {s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}
+_SOFT_ROWS = {"ae": "baseline autoencoder", "vae": "VAE", "betavae": "beta-VAE, beta = {beta:g}",
+              "infodrop": "information dropout", "vqvae": "VQ-VAE, K = {vq_k}",
+              "bayes": "soft VQ-VAE (Bayesian estimator), K = {k}"}
+for _row, _what in _SOFT_ROWS.items():
     register(Experiment(
-        f"soft_{_row}_mnist", "02_soft_vq", f"Soft VQ-VAE Table 1: {_what}, mnist", "mnist",
-        _soft_model(_row), SOFT_SCALES, image_size=None, metrics=_latent_metrics,
-        paper=_SOFT_PAPER[_row], source="Wu & Flierl Table 1",
-        evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
+        f"soft_{_row}_mnist", "02_soft_vq", f"Soft VQ-VAE Table 1: "
+        f"{_what.format(**_SOFT_NETS[1])}, mnist", "mnist", _soft_model(_row), SOFT_SCALES,
+        image_size=None, metrics=_latent_metrics, paper=_SOFT_PAPER[_row],
+        source="Wu & Flierl Table 1", evaluation=_SOFT_EVAL))
+    for _i, _ds in enumerate(("svhn", "cifar10")):
+        _acc, _probe = _SOFT_T2_PAPER[_row][2 * _i: 2 * _i + 2]
+        _steps = 10_000 if _row == "bayes" else 40_000                 # the paper's early stop
+        register(Experiment(
+            f"soft_t2_{_row}_{_ds}", "02_soft_vq", f"Soft VQ-VAE Table 2: "
+            f"{_what.format(**_SOFT_NETS[2])}, {_ds}", _ds, _soft_model(_row, table=2),
+            {**SOFT_T2_SCALES, "full": dict(SOFT_T2_SCALES["full"], steps=_steps)},
+            metrics=_latent_metrics, paper={"cluster_acc": _acc, "probe_acc": _probe},
+            source="Wu & Flierl Table 2 (this book: the linear map between the 2x2x512 map and "
+                   "the latent, and Table 1's loss weights)", evaluation=_SOFT_EVAL))
 
 
 # %% book/chapters/a4a_registry.md: SOFT_NOISES
@@ -320,8 +342,7 @@ for _noise in SOFT_NOISES:
         f"soft_noise{_noise:g}_mnist", "02_soft_vq",
         f"Soft VQ-VAE with latent noise of std {_noise:g}, mnist", "mnist",
         _soft_model("bayes", _noise), SOFT_SCALES, image_size=None, metrics=_latent_metrics,
-        source="this book, Chapter 2 (the paper states no noise level)",
-        evaluation={s: {"kmeans_inits": n} for s, n in _SOFT_KMEANS_INITS.items()}))
+        source="this book, Chapter 2 (the paper states no noise level)", evaluation=_SOFT_EVAL))
 
 
 # %% book/chapters/a4a_registry.md: COMPARE_SCALES, COMPARE_SEEDS, _VQWAE_ITERS, _OPTVQ_WEIGHTS, ...
@@ -399,4 +420,4 @@ def get_group(name: str) -> Group:
     return GROUPS[name]
 
 
-__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'OPTVQ_TABLE3_PAPER', 'OPTVQ_TABLE3_SIZES', 'SOFT_SCALES', 'SOFT_RAW_PAPER', 'SOFT_NOISES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'get_group']
+__all__ = ['Experiment', 'EXPERIMENTS', 'register', 'get_experiment', 'VQ_SCALES', 'OPTVQ_SCALES', 'VQWAE_SCALES', 'VQWAE_LIVE_SCALES', 'OPTVQ_TABLE3_PAPER', 'OPTVQ_TABLE3_SIZES', 'SOFT_SCALES', 'SOFT_T2_SCALES', 'SOFT_RAW_PAPER', 'SOFT_NOISES', 'COMPARE_SCALES', 'COMPARE_SEEDS', 'COMPARE_METHODS', 'Group', 'GROUPS', 'get_group']
