@@ -50,3 +50,10 @@ def check_06d_sample_metrics(g):
     noise = g["cfd_noise"]                               # std 0, 0.1, 0.2, 0.4, 0.8
     assert len(noise) == 5 and noise[0] == g["cfd_halves"]
     assert all(a < b for a, b in zip(noise, noise[1:]))  # more noise, farther
+
+
+def check_06e_equal_budget(g):
+    assert g["seeds"] >= 2 and g["n_samples"] >= 32
+    assert g["floor"] >= 0                               # a Fréchet distance is never negative
+    assert g["more_codes_more_bits"] in ("yes", "no")
+    assert g["data_name"] in ("mnist", "fashion-mnist", "mnist-5k", "digits")

@@ -9,7 +9,8 @@ import torch
 import vqlit.sampling as sampling
 from vqlit.cli import main
 from vqlit.generate import bits_per_image, decode_grids, encode_grids, tile_images
-from vqlit.sampling import PRIOR_RECIPES, fit_prior, sample_run
+from vqlit.sampling import sample_run
+from vqlit.train_prior import PRIOR_RECIPES, fit_prior
 from vqlit.models import mlp_autoencoder, small_cnn_autoencoder
 from vqlit.prior import GatedPixelCNN
 from vqlit.vq import VectorQuantizer

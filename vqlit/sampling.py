@@ -12,88 +12,14 @@ import math
 from pathlib import Path
 
 import torch
-from torch import Tensor
-from tqdm.auto import tqdm
 
 from vqlit.generate import (bits_per_image, decode_grids, encode_grids, grid_quantizer,
                             tile_images)
-from vqlit.prior import GatedPixelCNN, check_grid, check_labels, sample_grids
+from vqlit.prior import GatedPixelCNN, sample_grids
 from vqlit.runs import load_run
-from vqlit.train_checkpoints import load_checkpoint, save_checkpoint
+from vqlit.train_checkpoints import load_checkpoint
 from vqlit.train_config import resolve_device
-
-
-# %% book/chapters/a4e_sample.md: PRIOR_RECIPES
-PRIOR_RECIPES = {   # the prior's training per scale; every number is this book's (see the page)
-    "smoke": dict(steps=60, batch_size=16, lr=1e-2, channels=16, layers=7),
-    "quick": dict(steps=250, batch_size=32, lr=5e-3, channels=16, layers=7),
-    "full": dict(steps=20000, batch_size=32, lr=3e-4, channels=64, layers=12),
-}
-
-
-# %% book/chapters/a4e_sample.md: def fit_prior
-def fit_prior(prior: GatedPixelCNN, grids: Tensor, labels: Tensor | None = None, *, steps: int,
-              batch_size: int, lr: float, seed: int = 0, out: str | Path | None = None,
-              checkpoint_every: int | None = None, stop_at: int | None = None,
-              progress: bool = True) -> list[float]:
-    """Train a prior on grids with Adam, resumably; returns every step's training bits per image
-    (a resumed run's earlier steps included).
-
-    Args:
-        prior: the prior to train, in place, on its own device.
-        grids: (N, h, w) training grids of code indices.
-        labels: (N,) class indices for a class-conditional prior, else None.
-        steps: the training steps of the whole run; a finished checkpoint trains no more.
-        batch_size: grids per step, drawn at random from the seed and the step alone.
-        lr: Adam's learning rate.
-        seed: the seed of the batches.
-        out: a checkpoint file, resumed from when it holds this same training; None: none.
-        checkpoint_every: steps between checkpoints; None: every 5 % of `steps`.
-        stop_at: end this call at that step, checkpointed, to resume later; None: train out.
-        progress: show a progress bar with the current bits per image.
-    """
-    check_grid(grids, prior.num_codes, shape=prior.shape)
-    check_labels(labels, prior.num_classes, len(grids))
-    if steps < 1 or batch_size < 1 or not lr > 0 or len(grids) == 0:
-        raise ValueError(f"need steps >= 1, batch_size >= 1, lr > 0 and some grids, got steps="
-                         f"{steps}, batch_size={batch_size}, lr={lr}, {len(grids)} grids")
-    device = next(prior.parameters()).device
-    optimizer = torch.optim.Adam(prior.parameters(), lr=lr)
-    settings = {"num_codes": prior.num_codes, "shape": list(prior.shape), "seed": seed,   # resumed
-                "num_classes": prior.num_classes, "channels": prior.embed.embedding_dim,  # only if
-                "layers": len(prior.layers), "kernel": 2 * prior.layers[0].half + 1,    # all equal
-                "steps": steps, "batch_size": batch_size, "lr": lr}
-    step, history = 0, []
-    if out is not None and Path(out).exists():
-        state = load_checkpoint(out, map_location=device)
-        if state.get("settings") != settings:
-            raise ValueError(f"{out} holds a prior trained with {state.get('settings')}, not "
-                             f"{settings}; delete it or choose another file")
-        prior.load_state_dict(state["prior"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, history = state["step"], list(state["history"])
-    every = checkpoint_every or max(steps // 20, 1)
-    end = min(steps, stop_at or steps)
-    prior.train()
-    with tqdm(total=steps, initial=step, desc="prior", disable=not progress, leave=False) as bar:
-        while step < end:
-            pick = torch.randint(len(grids), (batch_size,),
-                                 generator=torch.Generator().manual_seed(seed * 1_000_003 + step))
-            y = None if labels is None else labels[pick].to(device)
-            loss = -prior.log_prob(grids[pick].to(device), y).mean() / math.log(2)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            step += 1
-            history.append(loss.item())
-            bar.update()
-            bar.set_postfix_str(f"{history[-1]:.1f} bits")
-            if out is not None and (step % every == 0 or step == end):
-                save_checkpoint(out, {"prior": prior.state_dict(), "step": step,
-                                      "optimizer": optimizer.state_dict(), "history": history,
-                                      "settings": settings})
-    prior.eval()
-    return history
+from vqlit.train_prior import PRIOR_RECIPES, fit_prior
 
 
 # %% book/chapters/a4e_sample.md: def sample_run
@@ -158,4 +84,4 @@ def sample_run(directory: str | Path, *, num: int = 64, out: str | Path,
     return metrics
 
 
-__all__ = ['PRIOR_RECIPES', 'fit_prior', 'sample_run']
+__all__ = ['sample_run']
