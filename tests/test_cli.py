@@ -163,8 +163,16 @@ def test_bench_json_has_one_row_per_quantizer_with_ratios_and_provenance(tmp_pat
     assert paths == [("torch", 2), ("fused", 2), ("torch", 8), ("fused", 8)]   # side by side
     for r in doc["nearest"]:                 # no CUDA here: the fused rows say so, nothing fails
         assert r["ms"] > 0 if r["path"] == "torch" else r["skipped"].startswith("not available")
-    text = vqlit(*args[:-3], "--repeats", "1")
+    priors = doc["priors"]                   # the second stage's rows, timed in the same run
+    assert [(r["prior"], r["task"]) for r in priors] == [
+        ("Gated PixelCNN", "training step, batch 32"), ("Gated PixelCNN", "one grid"),
+        ("transformer", "training step, batch 32"), ("transformer", "one grid, no cache"),
+        ("transformer", "one grid, key/value cache")]
+    assert all(r["ms"] > 0 and r["codes"] == 512 and r["grid"] == [8, 8] for r in priors)
+    assert priors[-1]["speedup_over_no_cache"] == priors[-2]["ms"] / priors[-1]["ms"]
+    text = vqlit(*args[:-3], "--repeats", "1", "--no-priors")
     assert text.returncode == 0 and "not available" in text.stdout and "commit " in text.stdout
+    assert "key/value cache" not in text.stdout
 
 
 def test_bench_forces_each_nearest_path_and_restores_the_default(monkeypatch):

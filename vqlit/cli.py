@@ -17,7 +17,7 @@ from vqlit.data_formats import DataError, DatasetUnavailable
 from vqlit.bench import NEAREST_DIMS, bench_record, format_bench, format_nearest
 from vqlit.experiments import (EXPERIMENTS, GROUPS, evaluate_run, get_experiment, reproduce,
                                reproduce_group, train_experiment)
-from vqlit.sampling import sample_run
+from vqlit.sampling import bench_priors, format_priors, sample_run
 from vqlit.train_config import PRECISIONS, SCALES
 from vqlit.train_distributed import distributed, init_distributed
 
@@ -101,6 +101,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true",
                    help="print the run as one JSON document: command, provenance, rows")
     b.add_argument("--out", help="also write that JSON document to this file")
+    b.add_argument("--no-priors", dest="priors", action="store_false",
+                   help="skip the priors' rows (a training step, one grid with and without cache)")
     return p
 
 
@@ -177,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             doc = bench_record(device=args.device, tokens=args.tokens, codes=args.codes,
                                dim=args.dim, repeats=args.repeats, nearest_dims=args.nearest_dims,
                                command=command)
+            if args.priors:
+                doc["priors"] = bench_priors(device=args.device)
             text = json.dumps(doc, indent=2) + "\n"
             if args.out:                                  # whole or not at all: tmp, then rename
                 out = Path(args.out)
@@ -186,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             prov = doc["provenance"]
             print(text.rstrip() if args.json else
                   f"{format_bench(doc['rows'])}\n\n{format_nearest(doc['nearest'])}\n\n"
-                  f"commit {prov['commit']}; {prov['device']}"
+                  + (f"{format_priors(doc['priors'])}\n\n" if args.priors else "")
+                  + f"commit {prov['commit']}; {prov['device']}"
                   + (f" (capability {prov['capability']})" if prov["capability"] else "")
                   + f"; torch {prov['torch']}, Triton {prov['triton']}; {prov['date']}")
     except (ValueError, DataError, DatasetUnavailable, OSError, FloatingPointError) as err:

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import torch
 
+from vqlit.bench import time_call
 from vqlit.generate import (bits_per_image, decode_grids, encode_grids, grid_quantizer,
                             tile_images)
 from vqlit.prior import GatedPixelCNN, sample_grids
+from vqlit.prior_transformer import CausalTransformerPrior, sample_grids_cached
 from vqlit.runs import load_run
 from vqlit.train_checkpoints import load_checkpoint
 from vqlit.train_config import resolve_device
@@ -84,4 +86,67 @@ def sample_run(directory: str | Path, *, num: int = 64, out: str | Path,
     return metrics
 
 
-__all__ = ['sample_run']
+# %% book/chapters/a4e_sample.md: def bench_priors, def format_priors
+def bench_priors(*, device: str | torch.device = "auto", codes: int = 512, grid=(8, 8),
+                 batch: int = 32, repeats: int = 5, warmup: int = 1, seed: int = 0) -> list[dict]:
+    """Median milliseconds of a training step (Adam, batch of random grids) of each prior and of
+    drawing one grid: the Gated PixelCNN, the transformer without and with its cache.
+
+    Args:
+        device: "auto", "cpu", "cuda" or "cuda:N".
+        codes: K, the codebook size the priors model.
+        grid: (h, w), the grid.
+        batch: grids per training step.
+        repeats, warmup: timed and untimed calls per row.
+        seed: the seed of the priors, the grids and the draws.
+    """
+    device = resolve_device(device)
+    if min(codes - 1, batch, repeats, *grid) < 1:
+        raise ValueError(f"need codes >= 2 and batch, repeats, h, w >= 1, got {codes=}, "
+                         f"{batch=}, {repeats=}, {grid=}")
+    torch.manual_seed(seed)
+    grids = torch.randint(codes, (batch, *grid), device=device)
+    priors = {"Gated PixelCNN": GatedPixelCNN(num_codes=codes, shape=grid),
+              "transformer": CausalTransformerPrior(num_codes=codes, shape=grid)}
+    rows, timing = [], dict(repeats=repeats, warmup=warmup)
+    for name, prior in priors.items():
+        prior = prior.to(device).train()
+        optimizer = torch.optim.Adam(prior.parameters(), lr=1e-4)
+
+        def step():
+            loss = -prior.log_prob(grids).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        rows.append({"prior": name, "task": f"training step, batch {batch}",
+                     "ms": 1e3 * time_call(step, device, **timing)[0]})
+        draw = torch.Generator(device).manual_seed(seed)
+        rows.append({"prior": name, "task": "one grid" + (", no cache" if name != "Gated "
+                                                              "PixelCNN" else ""),
+                     "ms": 1e3 * time_call(lambda: sample_grids(prior, 1, generator=draw),
+                                           device, **timing)[0]})
+    rows.append({"prior": "transformer", "task": "one grid, key/value cache",
+                 "ms": 1e3 * time_call(lambda: sample_grids_cached(
+                     priors["transformer"], 1, generator=draw), device, **timing)[0]})
+    for row in rows:
+        row.update(device=str(device), codes=codes, grid=list(grid))
+    rows[-1]["speedup_over_no_cache"] = rows[-2]["ms"] / rows[-1]["ms"]
+    return rows
+
+
+def format_priors(rows: list[dict]) -> str:
+    """The rows of `bench_priors` as an aligned text table.
+
+    Args:
+        rows: what `bench_priors` returned.
+    """
+    lines = [f"{'prior':<16}{'task':<28}{'ms':>10}"]
+    lines += [f"{r['prior']:<16}{r['task']:<28}{r['ms']:>10.2f}" for r in rows]
+    r = rows[-1]
+    lines.append(f"(K={r['codes']} codes, grid {r['grid'][0]}x{r['grid'][1]}, {r['device']}; the "
+                 f"cache draws {r['speedup_over_no_cache']:.1f}x faster than no cache)")
+    return "\n".join(lines)
+
+
+__all__ = ['sample_run', 'bench_priors', 'format_priors']
