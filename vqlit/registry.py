@@ -232,7 +232,7 @@ for _ds, _rows in _VQWAE_T3_PAPER.items():
             else lambda data: residual_autoencoder(VectorQuantizer(num_codes=512, dim=64),
                                                    channels=data.image_shape[0]),
             VQWAE_SCALES, metrics=generation_metrics, paper={"fid": _fid, "fid_cond": _fid_cond},
-            source="VQ-WAE Table 3 (the prior's recipe and the number of samples: this book's)"))
+            source="VQ-WAE Table 3 (its prior's recipe and sample count: this book's)"))
 
 
 # %% book/chapters/a4a_registry.md: _OPTVQ_PAPER, def _sinkhorn_quantizer, OPTVQ_TABLE3_PAPER, OPTVQ_TABLE3_SIZES

@@ -23,7 +23,9 @@ HEADERS = {   # metric -> its column header, in words with units
     "lpips": "LPIPS", "rfid": "rFID", "mse": "mean squared error", "nmi": "NMI",
     "cluster_acc": "clustering accuracy", "probe_acc": "linear-probe accuracy",
     "nn_usage": "usage of the nearest codes", "alone_agreement": "codes unchanged alone",
-    "bits_per_image": "bits per image", "step_ms": "time per step (ms)"}
+    "bits_per_image": "bits per image", "step_ms": "time per step (ms)",
+    "fid": "FID, unconditional prior", "fid_cond": "FID, class-conditional prior",
+    "prior_bits": "prior's bits per image", "cfd": "classifier Fréchet distance"}
 
 
 def _cell(metrics: dict | None, key: str) -> str:
