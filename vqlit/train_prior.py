@@ -113,9 +113,10 @@ def generation_metrics(model: torch.nn.Module, data: ImageData, scale: str, *,
         seed: the seed of the priors, the classifier and the draws.
 
     Returns:
-        prior_bits / prior_bits_cond: bits per held-out image; cfd / cfd_cond: the classifier
-        Fréchet distance of the samples to as many test images; class_agreement: the share of
-        class-conditional samples in their class; fid / fid_cond only where FID could run.
+        The measures by name. "prior_bits" and "prior_bits_cond" are bits per held-out image,
+        "cfd" and "cfd_cond" the classifier Fréchet distance of the samples to as many test
+        images, "class_agreement" the share of class-conditional samples in their class, and
+        "fid" and "fid_cond" are there only where FID could run.
     """
     device, recipe = next(model.parameters()).device, PRIOR_RECIPES[scale]
     classes = len(data.classes) or int(data.train_labels.max()) + 1
