@@ -17,7 +17,8 @@ from vqlit.results import load_result, results_dir
 # %% book/chapters/a4c_tables.md: _FORMATS, HEADERS, def _cell, def _measured, ...
 _FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}",
             "nn_usage": "{:.2%}", "alone_agreement": "{:.1%}", "ssim": "{:.3f}",
-            "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}"}
+            "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}",
+            "fid": "{:.2f}", "fid_cond": "{:.2f}", "prior_bits": "{:.1f}", "cfd": "{:.3g}"}
 HEADERS = {   # metric -> its column header, in words with units
     "psnr": "PSNR (dB)", "ssim": "SSIM", "usage": "codebook usage", "perplexity": "perplexity",
     "lpips": "LPIPS", "rfid": "rFID", "mse": "mean squared error", "nmi": "NMI",
