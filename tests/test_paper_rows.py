@@ -188,3 +188,19 @@ def test_vqwae_table3_table_prints_the_papers_fid_at_the_papers_precision(tmp_pa
                           directory=tmp_path)
     assert "| 117.49 | 117.16 |" in table and "| 87.62 | 88.93 |" in table
     assert table.count("not yet recorded") == 4 and "FID, class-conditional prior" in table
+
+
+def test_a_recorded_row_says_at_which_scale_it_ran(tmp_path):
+    """A quick run on a CPU sits beside the paper's full-scale row: its source names its scale."""
+    from vqlit.experiments import results_table
+    from vqlit.results import record_result
+    record_result("wae_t3_vqwae_fashion-mnist", {"prior_bits": 120.0, "cfd": 30.0},
+                  experiment="wae_t3_vqwae_mnist", dataset="fashion-mnist",
+                  config={"train": {}, "model": {}, "evaluation": {}}, device="cpu",
+                  scale="quick", wall_time=1.0, precision="fp32",
+                  source="this book: the protocol of VQ-WAE Table 3, run on fashion-mnist",
+                  directory=tmp_path)
+    table = results_table(["wae_t3_vqwae_mnist"], ("fid", "prior_bits"), directory=tmp_path)
+    row = next(line for line in table.splitlines() if line.startswith("| fashion-mnist |"))
+    assert "| — | 120" in row and "this book, quick scale: " in row and " CPU, " in row, row
+    assert "| 8.17 |" in table and "not yet recorded" in table        # the paper's row, and mnist's

@@ -282,6 +282,8 @@ def _record_source(experiment: Experiment, dataset: str) -> str:
     if dataset == experiment.dataset:
         return experiment.source
     protocol = experiment.source.removeprefix("this book, ") or experiment.name
+    if protocol.startswith("this book: "):             # this book's grid: its name, not its data
+        protocol = protocol.removeprefix("this book: ").split(" (")[0]
     row = "the paper's row is" if experiment.paper else "the protocol is"
     return (f"this book: the protocol of {protocol}, run on {dataset} "
             f"({row} on {experiment.dataset})")

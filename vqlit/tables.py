@@ -18,7 +18,8 @@ from vqlit.results import load_result, results_dir
 _FORMATS = {"usage": "{:.2%}", "cluster_acc": "{:.2%}", "probe_acc": "{:.2%}", "psnr": "{:.2f}",
             "nn_usage": "{:.2%}", "alone_agreement": "{:.1%}", "ssim": "{:.3f}",
             "perplexity": "{:.1f}", "bits_per_image": "{:.0f}", "step_ms": "{:.0f}",
-            "fid": "{:.2f}", "fid_cond": "{:.2f}", "prior_bits": "{:.1f}", "cfd": "{:.3g}"}
+            "fid": "{:.2f}", "fid_cond": "{:.2f}", "prior_bits": "{:.1f}", "cfd": "{:.3g}",
+            "prior_bits_cond": "{:.1f}", "cfd_cond": "{:.3g}", "class_agreement": "{:.1%}"}
 HEADERS = {   # metric -> its column header, in words with units
     "psnr": "PSNR (dB)", "ssim": "SSIM", "usage": "codebook usage", "perplexity": "perplexity",
     "lpips": "LPIPS", "rfid": "rFID", "mse": "mean squared error", "nmi": "NMI",
@@ -26,7 +27,10 @@ HEADERS = {   # metric -> its column header, in words with units
     "nn_usage": "usage of the nearest codes", "alone_agreement": "codes unchanged alone",
     "bits_per_image": "bits per image", "step_ms": "time per step (ms)",
     "fid": "FID, unconditional prior", "fid_cond": "FID, class-conditional prior",
-    "prior_bits": "prior's bits per image", "cfd": "classifier Fréchet distance"}
+    "prior_bits": "prior's bits per image", "cfd": "classifier Fréchet distance",
+    "prior_bits_cond": "prior's bits per image, given the class",
+    "cfd_cond": "classifier Fréchet distance, class-conditional prior",
+    "class_agreement": "samples in the class asked for"}
 
 
 def _cell(metrics: dict | None, key: str) -> str:
@@ -50,6 +54,16 @@ def header(key: str) -> str:
         key: the metric's key in a record, e.g. "psnr"; a key HEADERS lacks is its own header.
     """
     return HEADERS.get(key, key)
+
+
+def metric_text(key: str, value: float) -> str:
+    """A metric's value as the tables print it, e.g. a share as a percentage.
+
+    Args:
+        key: the metric's key in a record, e.g. "usage".
+        value: its value.
+    """
+    return _cell({key: value}, key)
 
 
 # %% book/chapters/a4c_tables.md: def results_table
@@ -86,8 +100,9 @@ def results_table(names: list[str], metrics: tuple[str, ...], *,
                 continue
             prov = record["provenance"]
             cells = " | ".join(_cell(_measured(record), m) for m in metrics)
-            lines.append(f"| {ds} | {label} | {cells} | this book: {prov['device']}, "
-                         f"{prov['date'][:10]}, commit {prov['commit'][:8].strip()} |")
+            lines.append(f"| {ds} | {label} | {cells} | this book, {prov['scale']} scale: "
+                         f"{prov['device']}, {prov['date'][:10]}, commit "
+                         f"{prov['commit'][:8].strip()} |")
     return "\n".join(lines)
 
 
@@ -134,4 +149,4 @@ def group_table(summary: dict[str, dict], metrics: tuple[str, ...], *,
     return "\n".join(lines)
 
 
-__all__ = ['HEADERS', 'header', 'results_table', 'load_group', 'group_table']
+__all__ = ['HEADERS', 'header', 'metric_text', 'results_table', 'load_group', 'group_table']
