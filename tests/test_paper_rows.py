@@ -176,8 +176,11 @@ def test_vqwae_table3_row_trains_and_is_measured_as_a_generator_at_the_smoke_sca
     model, data, fit, config = train_experiment("wae_t3_vqvae_mnist", scale="smoke", device="cpu",
                                                 progress=False)
     metrics = measure(EXPERIMENTS["wae_t3_vqvae_mnist"], model, data, "smoke")
+    notes = metrics.pop("notes")
     assert {"prior_bits", "prior_bits_cond", "cfd", "cfd_cond", "class_agreement"} <= set(metrics)
     assert "fid" not in metrics                    # no FID on a CPU: never a number in its place
+    from vqlit.tables import HEADERS                # ... and a note that the tables read as such
+    assert [n.split(" not computed (")[0] for n in notes] == [HEADERS["fid"], HEADERS["fid_cond"]]
     assert all(math.isfinite(v) for v in metrics.values()) and metrics["prior_bits"] >= 0
     assert 0 <= metrics["class_agreement"] <= 1
 
@@ -199,8 +202,9 @@ def test_a_recorded_row_says_at_which_scale_it_ran(tmp_path):
                   config={"train": {}, "model": {}, "evaluation": {}}, device="cpu",
                   scale="quick", wall_time=1.0, precision="fp32",
                   source="this book: the protocol of VQ-WAE Table 3, run on fashion-mnist",
+                  notes=["FID, unconditional prior not computed (it runs on a GPU only)"],
                   directory=tmp_path)
     table = results_table(["wae_t3_vqwae_mnist"], ("fid", "prior_bits"), directory=tmp_path)
     row = next(line for line in table.splitlines() if line.startswith("| fashion-mnist |"))
-    assert "| — | 120" in row and "this book, quick scale: " in row and " CPU, " in row, row
+    assert "| not computed | 120" in row and "this book, quick scale: " in row and " CPU, " in row, row
     assert "| 8.17 |" in table and "not yet recorded" in table        # the paper's row, and mnist's

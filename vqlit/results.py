@@ -102,8 +102,9 @@ def provenance(device: str | torch.device, *, scale: str, wall_time: float,
         precision: the one the networks trained in, resolved: "bf16" or "fp32".
     """
     device = torch.device(device)
-    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
+    threads = torch.get_num_threads()
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda" else
+            f"{platform.machine()} CPU, {threads} thread{'s' if threads > 1 else ''}")
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return {"commit": source_commit(), "device": name, "torch": torch.__version__,
             "python": platform.python_version(), "date": now, "precision": precision,

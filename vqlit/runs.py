@@ -265,8 +265,7 @@ def reproduce(name: str, *, scale: str = "auto", out: str | Path | None = None,
         runs: the directory under which the training directory NAME-SCALE is kept.
         precision: "auto" (bf16 on a GPU that has it, else fp32), "bf16" or "fp32".
     """
-    experiment = get_experiment(name)
-    device = resolve_device(device)
+    experiment, device = get_experiment(name), resolve_device(device)
     scale = resolve_scale(scale, device)
     model, data, result, config = train_experiment(
         name, scale=scale, device=device, out=Path(runs) / f"{name}-{scale}", dataset=dataset,

@@ -101,7 +101,7 @@ CLASSIFIER_STEPS = {"smoke": 60, "quick": 600, "full": 3000}       # the CFD's c
 
 
 def generation_metrics(model: torch.nn.Module, data: ImageData, scale: str, *,
-                       seed: int = 0) -> dict[str, float]:
+                       seed: int = 0) -> dict:
     """A trained VQ autoencoder measured as a generator (VQ-WAE's Table 3 protocol): Gated
     PixelCNN priors over its grids, without and with the class, and their decoded samples.
 
@@ -116,7 +116,8 @@ def generation_metrics(model: torch.nn.Module, data: ImageData, scale: str, *,
         The measures by name. "prior_bits" and "prior_bits_cond" are bits per held-out image,
         "cfd" and "cfd_cond" the classifier Fréchet distance of the samples to as many test
         images, "class_agreement" the share of class-conditional samples in their class, and
-        "fid" and "fid_cond" are there only where FID could run.
+        "fid" and "fid_cond" are there only where FID could run; where it could not, "notes"
+        lists one line for each, "FID, unconditional prior not computed (why)" and likewise.
     """
     device, recipe = next(model.parameters()).device, PRIOR_RECIPES[scale]
     classes = len(data.classes) or int(data.train_labels.max()) + 1
@@ -126,7 +127,7 @@ def generation_metrics(model: torch.nn.Module, data: ImageData, scale: str, *,
     classifier = train_classifier(data.train_images, data.train_labels, num_classes=classes,
                                   steps=CLASSIFIER_STEPS[scale], seed=seed, device=device,
                                   progress=False)
-    out = {}
+    out, notes = {}, []
     for suffix, given in (("", False), ("_cond", True)):
         torch.manual_seed(seed)
         prior = GatedPixelCNN(num_codes=grid_quantizer(model).num_codes, shape=grids.shape[1:],
@@ -142,12 +143,15 @@ def generation_metrics(model: torch.nn.Module, data: ImageData, scale: str, *,
         out["cfd" + suffix] = classifier_frechet(classifier, real, drawn)
         if given:
             out["class_agreement"] = class_agreement(classifier, drawn, asked)
-        if device.type == "cuda":                 # Inception at 299 x 299: minutes on a CPU
-            try:
-                out["fid" + suffix] = inception_fid(real, drawn, device=device)
-            except (ImportError, RuntimeError):    # no pytorch-fid, or no weights: no FID
-                pass
-    return out
+        missing = f"FID, {'class-conditional' if given else 'unconditional'} prior not computed"
+        if device.type != "cuda":                 # Inception at 299 x 299: minutes on a CPU
+            notes.append(f"{missing} (it runs on a GPU only: InceptionV3 on a CPU takes minutes)")
+            continue
+        try:
+            out["fid" + suffix] = inception_fid(real, drawn, device=device)
+        except (ImportError, RuntimeError) as error:     # no pytorch-fid, or no weights
+            notes.append(f"{missing} ({error})")
+    return {**out, "notes": notes} if notes else out
 
 
 __all__ = ['PRIOR_RECIPES', 'fit_prior', 'GENERATION_SAMPLES', 'CLASSIFIER_STEPS', 'generation_metrics']
