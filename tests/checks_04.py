@@ -36,3 +36,23 @@ def check_04e_images(g):
     assert 0 < g["optvq_alone_agree"] < 1 and 0 < g["optvq_nn_rule_usage"] <= 1
     assert 9.02 < g["blank_black"] < g["blank_grey"] < g["blank_mean"] < 13   # mnist-5k, fixed
     assert 0 < g["ce_usage"] <= 1 and 1 <= g["ce_ppl"] <= 1024 and g["ce_psnr"] > 5
+
+
+def check_04f_table3(g):
+    """The page's reading of the recorded grid, against the records read here, one by one."""
+    import json
+    from pathlib import Path
+    folder = Path(__file__).resolve().parent.parent / "book" / "results"
+    data = g["grid_data"]
+    cells = {}
+    for path in folder.glob(f"optvq_t3_*_{data}.json"):
+        how, d, k = path.name.removeprefix("optvq_t3_").split("_")[:3]
+        cells[how, int(d[1:]), int(k[1:])] = json.loads(path.read_text())["metrics"]
+    assert len(cells) == 16, sorted(cells)
+    assert abs(g["nn_most"] - 100 * max(m["usage"] for (h, _, _), m in cells.items()
+                                        if h == "nn")) < 1e-9
+    assert abs(g["ot_least"] - 100 * min(m["usage"] for (h, _, _), m in cells.items()
+                                         if h == "ot")) < 1e-9
+    assert g["ot_wins"] == sum(cells["ot", d, k]["psnr"] > cells["nn", d, k]["psnr"]
+                               for (h, d, k) in cells if h == "nn")
+    assert g["batch_vectors"] == 64 * 8 * 8                  # the quick recipe's batch, 8 x 8 grid
