@@ -153,3 +153,17 @@ def test_the_widget_requirement_keeps_colabs_preinstalled_ipywidgets():
     text = (ROOT / "pyproject.toml").read_text()
     line = re.search(r'"(ipywidgets[^"]*)"', text).group(1)
     assert Requirement(line).specifier.contains("7.7.1"), line
+
+
+def test_title_and_landing_page_claim_no_reproduction_that_no_record_shows():
+    """Issue 26: the title said "reproduced" and the landing page "the papers' trends are visible",
+    while no paper row had been run on the paper's data. Either claim needs a record on a paper's
+    own data set first."""
+    import json
+    title = re.search(r'^title: "(.*)"', (ROOT / "_config.yml").read_text(), re.M).group(1)
+    index = (ROOT / "book" / "index.md").read_text().lower()
+    records = [json.loads(p.read_text()) for p in (ROOT / "book" / "results").glob("*.json")]
+    on_paper_data = [r for r in records if r["paper"]]
+    if not on_paper_data:
+        assert "reproduc" not in title.lower(), title
+        assert "trends are visible" not in index and "reproduced" not in index
