@@ -127,7 +127,8 @@ def test_an_unfinished_run_comes_back_and_the_next_session_resumes_it(dry_run, t
 def test_plan_orders_by_cost_and_leaves_out_what_cannot_run(tmp_path):
     items, excluded = session.plan(scale="full", dataset="fashion-mnist",
                                    results=ROOT / "book" / "results", runs=tmp_path)
-    recorded = {p.stem for p in (ROOT / "book" / "results").glob("*.json")}
+    recorded = {p.stem for p in (ROOT / "book" / "results").glob("*.json")
+                if json.loads(p.read_text())["provenance"]["scale"] == "full"}
     assert items and not {i["record"] for i in items if i["kind"] != "seed"} & recorded
     assert all(not i["name"].endswith("_cifar10") for i in items)
     assert excluded and "cifar10" in excluded[0]
@@ -189,3 +190,21 @@ def test_staging_copies_the_data_sets_as_the_cache_lays_them_out(tmp_path, monke
     monkeypatch.setenv("VQLIT_OFFLINE", "1")
     monkeypatch.setenv("VQLIT_SYSTEM_DATA", "0")
     assert load_dataset("fashion-mnist", verbose=False).train_images.shape == (20, 1, 28, 28)
+
+
+def test_a_quick_record_does_not_stand_for_the_full_run(tmp_path):
+    """The quick runs recorded on a CPU (VQ-WAE, OptVQ's Table 3 grid) leave the full runs queued;
+    a full record takes its experiment off the queue."""
+    results = tmp_path / "results"
+    results.mkdir()
+    source = ROOT / "book" / "results" / "wae_vqwae_fashion-mnist.json"
+    record = json.loads(source.read_text())
+    assert record["provenance"]["scale"] == "quick"
+    (results / source.name).write_text(json.dumps(record))
+    queued = lambda: {i["name"] for i in session.plan(
+        scale="full", dataset="fashion-mnist", results=results, runs=tmp_path / "runs",
+        only=("wae_vqwae_mnist",))[0]}
+    assert queued() == {"wae_vqwae_mnist"}
+    record["provenance"]["scale"] = "full"
+    (results / source.name).write_text(json.dumps(record))
+    assert queued() == set()

@@ -230,6 +230,15 @@ def _steps(experiment, scale: str, dataset: str) -> int:
     return experiment.config(scale, size).steps
 
 
+def _recorded_at(path: Path, scale: str) -> bool:
+    """Whether a record at this scale or a larger one exists: a quick run recorded on a CPU does
+    not stand for the full run, which replaces it when it is recorded."""
+    if not path.is_file():
+        return False
+    order = ("smoke", "quick", "full")
+    return order.index(json.loads(path.read_text())["provenance"]["scale"]) >= order.index(scale)
+
+
 def plan(*, scale: str, dataset: str, results: Path, runs: Path,
          only: tuple[str, ...] = ()) -> tuple[list[dict], list[str]]:
     """The pending items, cheapest first, and a line for each experiment left out.
@@ -248,7 +257,7 @@ def plan(*, scale: str, dataset: str, results: Path, runs: Path,
             colour.append(name)
             continue
         record = record_name(experiment, dataset)
-        if (results / f"{record}.json").exists():
+        if _recorded_at(results / f"{record}.json", scale):
             continue
         est = _model_estimates(experiment, scale)
         steps = _steps(experiment, scale, dataset)
