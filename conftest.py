@@ -5,6 +5,9 @@
   .ipynb files. The .ipynb files beside the chapters are generated copies for Colab and are not
   collected, so nbval runs each chapter once (tests/test_chapters.py runs each once more through
   papermill, with injected parameters, and checks the values it glues).
+* Every test starts from the same global random state (torch.manual_seed(0)): a test that draws
+  from torch's global generator (initial weights, dropout, noise) gives the same result in any order
+  and on every run, so CI cannot fail on an unlucky draw. Statistical checks choose their own seeds.
 """
 import json
 import os
@@ -15,6 +18,8 @@ from unittest import mock
 
 import jupytext
 import nbval.plugin
+import pytest
+import torch
 
 os.environ.setdefault("VQLIT_SCALE", "smoke")
 
@@ -62,3 +67,8 @@ def all_subclasses(cls: type) -> set[type]:
     for sub in cls.__subclasses__():
         found |= {sub} | all_subclasses(sub)
     return found
+
+
+@pytest.fixture(autouse=True)
+def _same_global_seed():
+    torch.manual_seed(0)
